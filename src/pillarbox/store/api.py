@@ -1,0 +1,268 @@
+"""The store's interface: what every backend offers and every other layer may call.
+
+Other packages see only this module: the `Store` protocol, its frozen records and the
+exceptions below. SQL lives in the backend modules beside it. Every method that changes
+data returns only after the change is committed and fsynced ("acknowledged means durable");
+a backend batches concurrent writers into one commit (group commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NewType, Protocol
+
+AccountId = NewType("AccountId", int)
+MailboxId = NewType("MailboxId", int)
+MessageId = NewType("MessageId", int)  # one stored body, shared by mailbox entries
+QueueId = NewType("QueueId", int)
+Uid = NewType("Uid", int)
+ModSeq = NewType("ModSeq", int)
+
+INBOX = "INBOX"
+# RFC 6154: the special-use mailboxes every new account gets, name -> attribute.
+DEFAULT_SPECIAL_USE: tuple[tuple[str, str], ...] = (
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+
+
+class StoreError(Exception):
+    """Base of every store failure. Sessions turn these into protocol replies."""
+
+
+class NotFound(StoreError):
+    """The named domain, account, alias, mailbox, message or queue entry does not exist."""
+
+
+class AlreadyExists(StoreError):
+    """A unique name (domain, account, alias, mailbox) is taken."""
+
+
+class QuotaExceeded(StoreError):
+    """The change would take an account over its quota."""
+
+
+class StoreUnavailable(StoreError):
+    """A write or read failed for a reason outside the caller's control (disk, I/O)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    name: str  # lower-case, IDNA (A-label) form
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: AccountId
+    address: str  # the login: local@domain, domain lower-cased
+    name: str  # display name, shown by VRFY
+    password_hash: str  # argon2 encoded hash
+    quota: int  # bytes; 0 = unlimited
+    apop_secret: str | None = None  # RFC 1939 §7 shared secret, opt-in
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    address: str  # local@domain, or a bare local name that applies in every local domain
+    targets: tuple[str, ...]  # addresses, other aliases, or ":include:/path"
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: MailboxId
+    account_id: AccountId
+    name: str  # hierarchy separator "/", INBOX in upper case
+    uidvalidity: int
+    uidnext: Uid
+    highestmodseq: ModSeq
+    special_use: str | None  # "\\Sent", ... (RFC 6154)
+    subscribed: bool
+    messages: int = 0  # entries in the mailbox
+    size: int = 0  # sum of their sizes in octets
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxEntry:
+    """One message as it appears in one mailbox."""
+
+    mailbox_id: MailboxId
+    uid: Uid
+    message_id: MessageId
+    modseq: ModSeq
+    flags: frozenset[str]  # system flags ("\\Seen") and keywords
+    internaldate: dt.datetime  # timezone-aware
+    size: int  # octets of the stored body
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTarget:
+    """Deliver into `mailbox` (default INBOX) of account `account_id`."""
+
+    account_id: AccountId
+    mailbox: str = INBOX
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class DsnRecipient:
+    """RFC 3461 §4: the per-recipient DSN parameters of one envelope recipient."""
+
+    address: str  # the forward-path, as given in RCPT TO
+    notify: tuple[str, ...] = ()  # () = not given; else subset of SUCCESS/FAILURE/DELAY or NEVER
+    orcpt: str | None = None  # "rfc822;addr" decoded from xtext
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The SMTP envelope kept with a queued message (RFC 3461 §4 and §5)."""
+
+    sender: str  # reverse-path without brackets; "" for the null sender <>
+    ret: str | None = None  # "FULL" or "HDRS"
+    envid: str | None = None  # decoded from xtext
+    body: str = "7BIT"  # 7BIT, 8BITMIME or BINARYMIME (RFC 6152 / RFC 3030)
+    smtputf8: bool = False  # RFC 6531
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One accepted message: where its single stored body goes, in one transaction."""
+
+    body: bytes  # exactly as accepted, CRLF line ends, with trace headers prepended
+    envelope: Envelope
+    local: Sequence[LocalTarget] = ()
+    remote: Sequence[DsnRecipient] = ()  # recipients for the outbound queue
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    message_id: MessageId
+    entries: tuple[MailboxEntry, ...]  # the mailbox entries created, in `local` order
+    queued: tuple[QueueId, ...]  # queue rows created, in `remote` order
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    id: QueueId
+    message_id: MessageId
+    envelope: Envelope
+    recipient: DsnRecipient
+    size: int
+    created: dt.datetime
+    attempts: int
+    next_attempt: dt.datetime
+    last_result: str  # last reply or error text, "" before the first attempt
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed: a mailbox gained, lost or changed messages."""
+
+    mailbox_id: MailboxId
+    modseq: ModSeq
+
+
+class Store(Protocol):
+    """Persistence for everything Pillarbox keeps. Every backend passes tests/store."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema and start background threads/pools."""
+
+    async def close(self) -> None:
+        """Finish pending commits and release every resource."""
+
+    # -- domains ----------------------------------------------------------------------
+    async def add_domain(self, name: str) -> Domain: ...
+    async def remove_domain(self, name: str) -> None: ...
+    async def list_domains(self) -> list[Domain]: ...
+    async def is_local_domain(self, name: str) -> bool: ...
+
+    # -- accounts ---------------------------------------------------------------------
+    async def add_account(
+        self, address: str, password_hash: str, name: str = "", quota: int = 0
+    ) -> Account:
+        """Create the account with INBOX and the DEFAULT_SPECIAL_USE mailboxes.
+
+        Raises NotFound if the address's domain is not local, AlreadyExists if taken.
+        """
+
+    async def get_account(self, address: str) -> Account:
+        """Look up by address, case-insensitively on the domain. Raises NotFound."""
+
+    async def get_account_by_id(self, account_id: AccountId) -> Account: ...
+    async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
+    async def set_password(self, address: str, password_hash: str) -> None: ...
+    async def set_apop_secret(self, address: str, secret: str | None) -> None: ...
+    async def remove_account(self, address: str) -> None:
+        """Remove the account, its mailboxes and entries (bodies no longer referenced)."""
+
+    # -- aliases ----------------------------------------------------------------------
+    async def add_alias(self, address: str, targets: Sequence[str]) -> Alias:
+        """Create or replace the alias. A bare name (no '@') applies in every domain."""
+
+    async def get_alias(self, address: str) -> Alias: ...
+    async def remove_alias(self, address: str) -> None: ...
+    async def list_aliases(self) -> list[Alias]: ...
+
+    # -- mailboxes --------------------------------------------------------------------
+    async def create_mailbox(
+        self, account_id: AccountId, name: str, special_use: str | None = None
+    ) -> Mailbox: ...
+    async def get_mailbox(self, account_id: AccountId, name: str) -> Mailbox:
+        """INBOX matches case-insensitively. Raises NotFound."""
+
+    async def list_mailboxes(self, account_id: AccountId) -> list[Mailbox]:
+        """Every mailbox of the account with its message count and size."""
+
+    # -- messages ---------------------------------------------------------------------
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        """Store one body, add it to each local mailbox and queue each remote recipient.
+
+        One transaction; returns after it is fsynced. Concurrent calls share commits.
+        Raises QuotaExceeded (nothing stored) if any local target's quota would be
+        exceeded, NotFound for a missing account or mailbox.
+        """
+
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        body: bytes,
+        flags: frozenset[str] = frozenset(),
+        internaldate: dt.datetime | None = None,
+    ) -> MailboxEntry:
+        """IMAP APPEND and mailbox import: one message into one mailbox, durably."""
+
+    async def list_entries(self, mailbox_id: MailboxId) -> list[MailboxEntry]:
+        """Every entry of the mailbox in UID order."""
+
+    async def get_body(self, message_id: MessageId) -> bytes: ...
+
+    async def expunge(self, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[Uid]:
+        """Remove the entries; returns the UIDs actually removed. Raises HIGHESTMODSEQ."""
+
+    async def store_flags(
+        self, mailbox_id: MailboxId, uids: Sequence[Uid], add: frozenset[str],
+        remove: frozenset[str],
+    ) -> list[MailboxEntry]:
+        """Add then remove flags on the entries; returns the entries whose flags changed."""
+
+    # -- outbound queue ---------------------------------------------------------------
+    async def list_queue(self) -> list[QueueEntry]: ...
+
+    # -- change feed ------------------------------------------------------------------
+    def subscribe(self, account_id: AccountId) -> ChangeFeed:
+        """A feed of Change records for the account's mailboxes, for IMAP IDLE/NOOP."""
+
+
+class ChangeFeed(Protocol):
+    async def get(self) -> Change:
+        """Wait for the next change."""
+
+    def close(self) -> None: ...
