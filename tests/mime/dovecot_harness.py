@@ -10,10 +10,10 @@ import contextlib
 import imaplib
 import os
 import pwd
-import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from pathlib import Path
 
 DOVECOT = Path("/usr/sbin/dovecot")
 USER = "corpus"
-PASSWORD = "corpus-pass"  # noqa: S105 - a throw-away test login on loopback
+PASSWORD = "corpus-pass"
 START_TIMEOUT = 10.0
 
 _CONFIG = """\
@@ -75,7 +75,7 @@ class Dovecot:
         return client
 
     def stop(self) -> None:
-        subprocess.run(  # noqa: S603 - fixed binary, our own config file
+        subprocess.run(
             [str(DOVECOT), "-c", str(self.config), "stop"],
             check=False,
             capture_output=True,
@@ -99,14 +99,27 @@ def _wait_listening(port: int) -> None:
 
 
 @contextlib.contextmanager
-def running_dovecot(tmp: Path) -> Iterator[Dovecot]:
-    """Start Dovecot with a config that lives only in ``tmp``; stop it on exit."""
+def running_dovecot() -> Iterator[Dovecot]:
+    """Start Dovecot with a config in a fresh temporary directory; stop it and remove it."""
+    # Our own directory under /tmp: the mail user (not root) must be able to enter every
+    # directory above its maildir, which a pytest tmp_path (mode 0700 parents) does not allow.
+    tmp = Path(tempfile.mkdtemp(prefix="pillarbox-dovecot-"))
+    try:
+        with _started(tmp) as server:
+            yield server
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _started(tmp: Path) -> Iterator[Dovecot]:
     if os.geteuid() == 0:
         mail_user = pwd.getpwnam("nobody")
         login_user, internal_user = "dovenull", "dovecot"
     else:
         mail_user = pwd.getpwuid(os.getuid())
         login_user = internal_user = mail_user.pw_name
+    tmp.chmod(0o711)  # the mail user must be able to reach its maildir
     for sub in ("run", "state", "mail", "home"):
         (tmp / sub).mkdir(parents=True, exist_ok=True)
     for sub in ("mail", "home"):
@@ -124,16 +137,21 @@ def running_dovecot(tmp: Path) -> Iterator[Dovecot]:
             internal_user=internal_user,
         )
     )
-    subprocess.run([str(DOVECOT), "-c", str(config)], check=True)  # noqa: S603
+    subprocess.run([str(DOVECOT), "-c", str(config)], check=True)
     server = Dovecot(port=port, tmp=tmp, config=config)
     try:
         _wait_listening(port)
         yield server
     finally:
         server.stop()
+        _wait_stopped(tmp / "run" / "master.pid")
 
 
-_FETCH_RE = re.compile(rb"^\d+ \(", re.S)
+def _wait_stopped(pidfile: Path) -> None:
+    """Wait until the master process has gone (its pid file is removed on exit)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def fetch_raw(client: imaplib.IMAP4, seq: int, items: str) -> bytes:
@@ -145,7 +163,7 @@ def fetch_raw(client: imaplib.IMAP4, seq: int, items: str) -> bytes:
     for chunk in data:
         if isinstance(chunk, tuple):
             head, literal = chunk
-            out.append(head)
+            out.append(head + b"\r\n" if head.endswith(b"}") else head)
             out.append(literal)
         elif isinstance(chunk, bytes):
             out.append(chunk)

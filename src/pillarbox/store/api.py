@@ -47,6 +47,10 @@ class QuotaExceeded(StoreError):
     """The change would take an account over its quota."""
 
 
+class InUse(StoreError):
+    """The object is still needed: a domain that has accounts, or INBOX (never deleted)."""
+
+
 class StoreUnavailable(StoreError):
     """A write or read failed for a reason outside the caller's control (disk, I/O)."""
 
@@ -137,6 +141,7 @@ class Delivery:
     local: Sequence[LocalTarget] = ()
     remote: Sequence[DsnRecipient] = ()  # recipients for the outbound queue
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    parsed: bytes | None = None  # opaque parse cache (the MIME engine's serialized tree)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +163,30 @@ class QueueEntry:
     next_attempt: dt.datetime
     last_result: str  # last reply or error text, "" before the first attempt
     held: bool
+    lease_owner: str | None = None  # the worker that claimed the entry, until lease_until
+    lease_until: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxSnapshot:
+    """What IMAP SELECT/EXAMINE/STATUS need of a mailbox, read in one transaction."""
+
+    mailbox: Mailbox
+    uids: tuple[Uid, ...]  # every entry's UID in order (empty when not asked for)
+    unseen: int  # entries without \\Seen
+    first_unseen: Uid | None
+    flags: frozenset[str]  # every flag and keyword set on some entry
+    recent_mark: Uid  # UIDs above it are \\Recent: no session has seen them yet
+    recent: int  # entries above recent_mark
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxChanges:
+    """What changed in a mailbox after a MODSEQ (RFC 7162 §3.1): one consistent read."""
+
+    mailbox: Mailbox  # its highestmodseq is where the caller is now up to date
+    changed: tuple[MailboxEntry, ...]  # appended or re-flagged entries, UID order
+    expunged: tuple[Uid, ...]  # UIDs removed, UID order
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +249,21 @@ class Store(Protocol):
     async def list_mailboxes(self, account_id: AccountId) -> list[Mailbox]:
         """Every mailbox of the account with its message count and size."""
 
+    async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> Mailbox:
+        """Raises NotFound."""
+
+    async def rename_mailbox(self, mailbox_id: MailboxId, new_name: str) -> Mailbox:
+        """Rename the mailbox and its children (RFC 3501 §6.3.5).
+
+        Renaming INBOX moves it under the new name and creates a new, empty INBOX.
+        Raises AlreadyExists if the new name (or a renamed child's) is taken.
+        """
+
+    async def delete_mailbox(self, mailbox_id: MailboxId) -> None:
+        """Delete the mailbox and its entries (not its children). InUse for INBOX."""
+
+    async def set_subscribed(self, mailbox_id: MailboxId, subscribed: bool) -> None: ...
+
     # -- messages ---------------------------------------------------------------------
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """Store one body, add it to each local mailbox and queue each remote recipient.
@@ -236,8 +280,31 @@ class Store(Protocol):
         body: bytes,
         flags: frozenset[str] = frozenset(),
         internaldate: dt.datetime | None = None,
+        *,
+        parsed: bytes | None = None,
     ) -> MailboxEntry:
         """IMAP APPEND and mailbox import: one message into one mailbox, durably."""
+
+    async def copy_entries(
+        self,
+        mailbox_id: MailboxId,
+        uids: Sequence[Uid],
+        target_id: MailboxId,
+        move: bool = False,
+    ) -> list[tuple[Uid, MailboxEntry]]:
+        """IMAP COPY/MOVE (RFC 6851): (source UID, new entry) pairs in source UID order.
+
+        The body is shared, not copied. With move=True the sources are expunged in the
+        same transaction. Raises QuotaExceeded (nothing changed) for the target account.
+        """
+
+    async def set_message_cache(self, message_id: MessageId, parsed: bytes | None) -> None:
+        """Store (or clear) the opaque parse cache of a body."""
+
+    async def get_message_cache(self, message_id: MessageId) -> bytes | None: ...
+
+    async def list_expunged(self, mailbox_id: MailboxId, since: ModSeq) -> list[tuple[Uid, ModSeq]]:
+        """UIDs expunged with a MODSEQ above `since`, for QRESYNC (RFC 7162 §3.2.5)."""
 
     async def list_entries(self, mailbox_id: MailboxId) -> list[MailboxEntry]:
         """Every entry of the mailbox in UID order."""
@@ -248,13 +315,62 @@ class Store(Protocol):
         """Remove the entries; returns the UIDs actually removed. Raises HIGHESTMODSEQ."""
 
     async def store_flags(
-        self, mailbox_id: MailboxId, uids: Sequence[Uid], add: frozenset[str],
+        self,
+        mailbox_id: MailboxId,
+        uids: Sequence[Uid],
+        add: frozenset[str],
         remove: frozenset[str],
     ) -> list[MailboxEntry]:
         """Add then remove flags on the entries; returns the entries whose flags changed."""
 
+    # -- IMAP selected-mailbox views ----------------------------------------------------
+    async def mailbox_snapshot(
+        self, mailbox_id: MailboxId, with_uids: bool = True
+    ) -> MailboxSnapshot:
+        """UIDs, unseen and recent counts, flags in use (RFC 3501 §6.3.1, §6.3.10)."""
+
+    async def changes_since(self, mailbox_id: MailboxId, since: ModSeq) -> MailboxChanges:
+        """Entries whose MODSEQ is above `since` and UIDs expunged after it."""
+
+    async def get_entries(self, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[MailboxEntry]:
+        """The entries of these UIDs that exist, in UID order."""
+
+    async def claim_recent(self, mailbox_id: MailboxId, up_to: Uid) -> Uid:
+        """RFC 3501 §2.3.2 \\Recent: return the mark and raise it to `up_to`.
+
+        The UIDs above the returned mark are recent for the caller and for no one else.
+        """
+
     # -- outbound queue ---------------------------------------------------------------
     async def list_queue(self) -> list[QueueEntry]: ...
+    async def get_queue_entry(self, queue_id: QueueId) -> QueueEntry:
+        """Raises NotFound."""
+
+    async def remove_queue_entry(self, queue_id: QueueId) -> None:
+        """Drop the entry (operator action); its body goes when nothing refers to it."""
+
+    async def hold_queue_entry(self, queue_id: QueueId, held: bool) -> None:
+        """Hold (never claimed) or release an entry."""
+
+    async def claim_due(
+        self, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int
+    ) -> list[QueueEntry]:
+        """Lease up to `limit` entries due at `now`, not held and not leased by a live lease.
+
+        Each returned entry is leased to `owner` until now + lease; a worker that dies
+        loses its lease and the entry becomes claimable again.
+        """
+
+    async def finish_queue_entry(self, queue_id: QueueId) -> None:
+        """The entry is done (delivered or bounced): remove it in one transaction."""
+
+    async def reschedule_queue_entry(
+        self, queue_id: QueueId, next_attempt: dt.datetime, last_result: str
+    ) -> QueueEntry:
+        """Count one more attempt, record its result, release the lease."""
+
+    async def flush_queue(self, domain: str | None = None, now: dt.datetime | None = None) -> int:
+        """Make entries (of recipients in `domain`, or all) due now; returns how many."""
 
     # -- change feed ------------------------------------------------------------------
     def subscribe(self, account_id: AccountId) -> ChangeFeed:
@@ -264,5 +380,8 @@ class Store(Protocol):
 class ChangeFeed(Protocol):
     async def get(self) -> Change:
         """Wait for the next change."""
+
+    def get_nowait(self) -> Change | None:
+        """The next change if one is waiting (IMAP checks between commands), else None."""
 
     def close(self) -> None: ...

@@ -1,0 +1,206 @@
+"""FETCH data items (RFC 3501 §6.4.5, §7.4.2; RFC 3516 BINARY; RFC 7162 MODSEQ).
+
+The MIME engine does the work: `pillarbox.mime.imapview` writes ENVELOPE and BODYSTRUCTURE,
+`pillarbox.mime.sections` slices BODY[section] and decodes BINARY. Parse trees come from the
+store's parse cache (filled at delivery); a body without one is parsed once and the tree is
+written back, so no message is parsed twice.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from pillarbox.imap import commands as cmd
+from pillarbox.imap import responses
+from pillarbox.mime import cache as mime_cache
+from pillarbox.mime import imapview
+from pillarbox.mime import sections as mime_sections
+from pillarbox.mime.parts import Part, parse
+from pillarbox.store.api import MailboxEntry, MessageId, Store
+
+# Parse trees kept per session: a client that fetches ENVELOPE then BODYSTRUCTURE then a
+# section of the same few messages should not reload the cache each time.
+TREE_CACHE_SIZE: Final = 256
+SEEN: Final = "\\Seen"
+RECENT: Final = "\\Recent"
+
+# Items whose answer needs the message bytes / the parse tree.
+_NEEDS_BODY: Final = (
+    cmd.Rfc822,
+    cmd.Rfc822Header,
+    cmd.Rfc822Text,
+    cmd.BodySection,
+    cmd.Binary,
+    cmd.BinarySize,
+)
+_NEEDS_TREE: Final = (*_NEEDS_BODY, cmd.Envelope, cmd.Body, cmd.BodyStructure)
+
+
+class UnknownTransferEncoding(Exception):
+    """BINARY of a part whose encoding we cannot undo: NO [UNKNOWN-CTE] (RFC 3516 §4.3)."""
+
+
+def sets_seen(item: cmd.FetchItem) -> bool:
+    """RFC 3501 §6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \\Seen."""
+    if isinstance(item, cmd.BodySection | cmd.Binary):
+        return not item.peek
+    return isinstance(item, cmd.Rfc822 | cmd.Rfc822Text)
+
+
+def needs_body(items: tuple[cmd.FetchItem, ...]) -> bool:
+    return any(isinstance(item, _NEEDS_TREE) for item in items)
+
+
+def flag_list(flags: frozenset[str], recent: bool) -> bytes:
+    """`(\\Seen $Label)`; \\Recent is per session, never stored (RFC 3501 §2.3.2)."""
+    names = sorted(flags - {RECENT})
+    if recent:
+        names.append(RECENT)
+    return b"(" + " ".join(names).encode("utf-8") + b")"
+
+
+class MessageSource:
+    """Bodies and parse trees of one session's messages, with a small LRU of trees."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._trees: OrderedDict[MessageId, Part] = OrderedDict()
+
+    async def body(self, message_id: MessageId) -> bytes:
+        return await self.store.get_body(message_id)
+
+    async def tree(self, message_id: MessageId, body: bytes | None = None) -> Part:
+        tree = self._trees.get(message_id)
+        if tree is not None:
+            self._trees.move_to_end(message_id)
+            return tree
+        tree = await self._load_tree(message_id, body)
+        self._trees[message_id] = tree
+        if len(self._trees) > TREE_CACHE_SIZE:
+            self._trees.popitem(last=False)
+        return tree
+
+    async def _load_tree(self, message_id: MessageId, body: bytes | None) -> Part:
+        cached = await self.store.get_message_cache(message_id)
+        if cached is not None:
+            try:
+                return mime_cache.load_tree(cached)
+            except mime_cache.CacheFormatError:
+                pass  # an older format: parse again and replace it below
+        if body is None:
+            body = await self.body(message_id)
+        tree = parse(body)
+        await self.store.set_message_cache(message_id, mime_cache.dump_tree(tree))
+        return tree
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What FETCH knows about one message while answering."""
+
+    entry: MailboxEntry
+    recent: bool
+    body: bytes | None = None
+    tree: Part | None = None
+
+
+def _section(section: cmd.Section) -> mime_sections.Section:
+    text = None if section.spec is cmd.SectionSpec.ALL else section.spec.value
+    fields = tuple(name.upper().encode("utf-8") for name in section.fields)
+    return mime_sections.Section(section.part, text, fields)
+
+
+def _literal(data: bytes, binary: bool = False) -> bytes:
+    # RFC 3516 §4.2: literal8 ("~{n}") when the content holds NUL octets.
+    if binary and b"\x00" in data:
+        return b"~{%d}\r\n%s" % (len(data), data)
+    return imapview.literal(data)
+
+
+def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
+    if partial is None:
+        return data
+    return mime_sections.partial(data, partial[0], partial[1])
+
+
+def _body_section(item: cmd.BodySection, body: bytes, tree: Part) -> bytes:
+    data = mime_sections.section_bytes(body, tree, _section(item.section))
+    if data is None:
+        # RFC 3501 §6.4.5 gives no error for a missing part; like Dovecot, answer empty.
+        return b'""'
+    return _literal(_partial(data, item.partial))
+
+
+def _binary(item: cmd.Binary, body: bytes, tree: Part) -> bytes:
+    data = mime_sections.binary(body, tree, item.part)
+    if data is mime_sections.BinaryError.UNKNOWN_CTE:
+        raise UnknownTransferEncoding
+    if isinstance(data, mime_sections.BinaryError):
+        return imapview.NIL
+    return _literal(_partial(data, item.partial), binary=True)
+
+
+def _binary_size(item: cmd.BinarySize, body: bytes, tree: Part) -> bytes:
+    size = mime_sections.binary_size(body, tree, item.part)
+    if size is mime_sections.BinaryError.UNKNOWN_CTE:
+        raise UnknownTransferEncoding
+    return b"0" if isinstance(size, mime_sections.BinaryError) else b"%d" % size
+
+
+def item_value(item: cmd.FetchItem, message: Message) -> bytes:
+    """The value of one data item (after its name) in a FETCH response."""
+    entry = message.entry
+    simple = _SIMPLE.get(type(item))
+    if simple is not None:
+        return simple(message)
+    body, tree = message.body, message.tree
+    assert body is not None and tree is not None  # needs_body() made the caller load them
+    if isinstance(item, cmd.BodySection):
+        return _body_section(item, body, tree)
+    if isinstance(item, cmd.Binary):
+        return _binary(item, body, tree)
+    if isinstance(item, cmd.BinarySize):
+        return _binary_size(item, body, tree)
+    if isinstance(item, cmd.Rfc822):
+        return _literal(body)
+    if isinstance(item, cmd.Rfc822Header):
+        return _literal(body[tree.header_start : tree.body_start])
+    if isinstance(item, cmd.Rfc822Text):
+        return _literal(body[tree.body_start : tree.body_end])
+    raise AssertionError(f"unhandled fetch item {item!r} for uid {entry.uid}")
+
+
+def _tree(message: Message) -> Part:
+    assert message.tree is not None
+    return message.tree
+
+
+_SIMPLE: Final[dict[type, Callable[[Message], bytes]]] = {
+    cmd.Flags: lambda m: flag_list(m.entry.flags, m.recent),
+    cmd.Uid: lambda m: b"%d" % m.entry.uid,
+    cmd.ModSeq: lambda m: b"(%d)" % m.entry.modseq,  # RFC 7162 §3.1.4.1
+    cmd.InternalDate: lambda m: responses.date_time(m.entry.internaldate),
+    cmd.Rfc822Size: lambda m: b"%d" % m.entry.size,
+    cmd.Envelope: lambda m: imapview.message_envelope(_tree(m)),
+    cmd.Body: lambda m: imapview.body_structure(_tree(m), extended=False),
+    cmd.BodyStructure: lambda m: imapview.body_structure(_tree(m), extended=True),
+}
+
+
+def fetch_data(seq: int, items: tuple[cmd.FetchItem, ...], message: Message) -> responses.FetchData:
+    """`* n FETCH (UID 4 FLAGS (\\Seen) BODY[] {n}...)` (RFC 3501 §7.4.2)."""
+    return responses.FetchData(
+        seq, tuple((cmd.fetch_item_name(item), item_value(item, message)) for item in items)
+    )
+
+
+async def load(source: MessageSource, entry: MailboxEntry, recent: bool, full: bool) -> Message:
+    """A Message with body and tree loaded when `full`."""
+    if not full:
+        return Message(entry, recent)
+    body = await source.body(entry.message_id)
+    tree = await source.tree(entry.message_id, body)
+    return Message(entry, recent, body, tree)

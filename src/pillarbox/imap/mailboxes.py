@@ -1,0 +1,270 @@
+"""Mailbox commands: LIST/LSUB matching, CREATE, DELETE, RENAME, SUBSCRIBE, STATUS.
+
+Names arrive decoded from modified UTF-7 (the parser did it). Here they are checked
+(`check_name`): hierarchy separator "/", no empty level, no control characters, no
+wildcards, bounded length and depth. Names never reach a file system: the store keeps them
+as row values. Levels that exist only because a child does ("a" when only "a/b" exists)
+are listed with \\Noselect, as RFC 3501 §6.3.8 asks for hierarchy levels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from pillarbox.imap import commands as cmd
+from pillarbox.imap import responses as rsp
+from pillarbox.store import api
+from pillarbox.store.api import INBOX, AccountId, Mailbox, Store
+
+SEPARATOR: Final = "/"
+# Our own bounds (RFC 3501 sets none): Dovecot's defaults are in the same range.
+MAX_NAME_LENGTH: Final = 255  # characters of a whole name
+MAX_DEPTH: Final = 16  # hierarchy levels
+# RFC 6154 §2: the special-use attributes we keep (\All and \Flagged are virtual views).
+SPECIAL_USES: Final = frozenset({"\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"})
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Refused(Exception):
+    """A command that fails with NO (or BAD): the session turns it into a tagged reply."""
+
+    def __init__(
+        self, text: str, code: rsp.Code | None = None, status: rsp.Status = rsp.Status.NO
+    ) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code
+        self.status = status
+
+
+NO_SUCH_MAILBOX: Final = "Mailbox does not exist"
+
+
+def check_name(name: str) -> str:
+    """A valid mailbox name, INBOX canonical (RFC 3501 §5.1); raises Refused."""
+    if not name or _CONTROL_RE.search(name) or "*" in name or "%" in name:
+        raise Refused("Invalid mailbox name", rsp.CANNOT)
+    levels = name.split(SEPARATOR)
+    if any(not level for level in levels) or len(levels) > MAX_DEPTH:
+        raise Refused("Invalid mailbox name: empty or too many hierarchy levels", rsp.CANNOT)
+    if len(name) > MAX_NAME_LENGTH:
+        raise Refused("Mailbox name too long", rsp.LIMIT)
+    if levels[0].upper() == INBOX:
+        levels[0] = INBOX
+    return SEPARATOR.join(levels)
+
+
+# -- LIST / LSUB matching (RFC 3501 §6.3.8, §6.3.9) ---------------------------------------
+
+
+def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
+    """`*` matches anything, `%` anything but the separator; INBOX case-insensitively."""
+    full = reference + pattern
+    if full[:5].upper() == INBOX and (len(full) == 5 or full[5] in (SEPARATOR, "*", "%")):
+        full = INBOX + full[5:]
+    pieces = []
+    for char in full:
+        if char == "*":
+            pieces.append(".*")
+        elif char == "%":
+            pieces.append("[^/]*")
+        else:
+            pieces.append(re.escape(char))
+    return re.compile("".join(pieces), re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A name in the hierarchy: a mailbox, or a level that only its children make."""
+
+    name: str
+    mailbox: Mailbox | None
+    has_children: bool
+
+
+def hierarchy(mailboxes: Iterable[Mailbox]) -> dict[str, Node]:
+    boxes = {box.name: box for box in mailboxes}
+    names = set(boxes)
+    parents: set[str] = set()
+    for name in boxes:
+        levels = name.split(SEPARATOR)
+        for depth in range(1, len(levels)):
+            parents.add(SEPARATOR.join(levels[:depth]))
+    names |= parents
+    return {name: Node(name, boxes.get(name), name in parents) for name in sorted(names)}
+
+
+def attributes(node: Node, subscribed_flag: bool = False) -> list[str]:
+    """RFC 3501 §7.2.2 name attributes, RFC 3348 CHILDREN, RFC 6154 special use."""
+    attrs: list[str] = []
+    if node.mailbox is None:
+        attrs.append("\\Noselect")
+    attrs.append("\\HasChildren" if node.has_children else "\\HasNoChildren")
+    if node.mailbox is not None and node.mailbox.special_use:
+        attrs.append(node.mailbox.special_use)
+    if subscribed_flag and node.mailbox is not None and node.mailbox.subscribed:
+        attrs.append("\\Subscribed")  # RFC 5258 §3.4
+    return attrs
+
+
+def _wanted(node: Node, command: cmd.List) -> bool:
+    if "SUBSCRIBED" in command.selection and not (node.mailbox and node.mailbox.subscribed):
+        return False
+    return "SPECIAL-USE" not in command.selection or bool(node.mailbox and node.mailbox.special_use)
+
+
+async def on_list(store: Store, account_id: AccountId, command: cmd.List) -> list[rsp.Response]:
+    if not command.extended and command.patterns == ("",):
+        # RFC 3501 §6.3.8: an empty pattern asks for the separator and the root.
+        return [rsp.list_entry(["\\Noselect"], SEPARATOR, "")]
+    nodes = hierarchy(await store.list_mailboxes(account_id))
+    regexes = [pattern_regex(command.reference, p) for p in command.patterns if p]
+    show_subscribed = "SUBSCRIBED" in command.returns or "SUBSCRIBED" in command.selection
+    out: list[rsp.Response] = []
+    for node in nodes.values():
+        if not any(rx.fullmatch(node.name) for rx in regexes) or not _wanted(node, command):
+            continue
+        out.append(rsp.list_entry(attributes(node, show_subscribed), SEPARATOR, node.name))
+        if command.status_items and node.mailbox is not None:
+            # RFC 5819 §2: STATUS follows the mailbox's LIST response.
+            out.append(await status_response(store, node.mailbox, command.status_items))
+    return out
+
+
+async def on_lsub(store: Store, account_id: AccountId, command: cmd.Lsub) -> list[rsp.Response]:
+    if command.pattern == "":
+        return [rsp.list_entry(["\\Noselect"], SEPARATOR, "", kind=b"LSUB")]
+    rx = pattern_regex(command.reference, command.pattern)
+    boxes = await store.list_mailboxes(account_id)
+    subscribed = sorted(box.name for box in boxes if box.subscribed)
+    out: list[rsp.Response] = []
+    seen: set[str] = set()
+    for name in subscribed:
+        if rx.fullmatch(name):
+            out.append(rsp.list_entry([], SEPARATOR, name, kind=b"LSUB"))
+            seen.add(name)
+            continue
+        # RFC 3501 §6.3.9: with "%", a level above a subscribed name shows as \Noselect.
+        levels = name.split(SEPARATOR)
+        for depth in range(1, len(levels)):
+            parent = SEPARATOR.join(levels[:depth])
+            if parent not in seen and parent not in subscribed and rx.fullmatch(parent):
+                seen.add(parent)
+                out.append(rsp.list_entry(["\\Noselect"], SEPARATOR, parent, kind=b"LSUB"))
+    return out
+
+
+# -- STATUS (RFC 3501 §6.3.10, RFC 7162 §3.1.6, RFC 8438) ----------------------------------
+
+
+async def status_values(store: Store, box: Mailbox, items: Sequence[str]) -> list[tuple[str, int]]:
+    needs_snapshot = any(item in ("UNSEEN", "RECENT") for item in items)
+    snap = await store.mailbox_snapshot(box.id, with_uids=False) if needs_snapshot else None
+    if snap is not None:
+        box = snap.mailbox
+    values = {
+        "MESSAGES": box.messages,
+        "UIDNEXT": int(box.uidnext),
+        "UIDVALIDITY": box.uidvalidity,
+        "HIGHESTMODSEQ": int(box.highestmodseq),
+        "SIZE": box.size,
+        "UNSEEN": snap.unseen if snap else 0,
+        "RECENT": snap.recent if snap else 0,
+    }
+    return [(item, values[item]) for item in items]
+
+
+async def status_response(store: Store, box: Mailbox, items: Sequence[str]) -> rsp.Untagged:
+    return rsp.status(box.name, await status_values(store, box, items))
+
+
+async def find(store: Store, account_id: AccountId, name: str) -> Mailbox:
+    """The mailbox called `name`; Refused with [NONEXISTENT] (RFC 5530) if none."""
+    try:
+        return await store.get_mailbox(account_id, check_name(name))
+    except api.NotFound:
+        raise Refused(NO_SUCH_MAILBOX, rsp.NONEXISTENT) from None
+
+
+async def find_target(store: Store, account_id: AccountId, name: str) -> Mailbox:
+    """A COPY/MOVE/APPEND destination: [TRYCREATE] when missing (RFC 3501 §6.3.11)."""
+    try:
+        return await store.get_mailbox(account_id, check_name(name))
+    except api.NotFound:
+        raise Refused("Mailbox does not exist", rsp.TRYCREATE) from None
+
+
+# -- CREATE / DELETE / RENAME / SUBSCRIBE ----------------------------------------------------
+
+
+def _special_use(uses: tuple[str, ...]) -> str | None:
+    """RFC 6154 §3 CREATE (USE (...)): one attribute we support, else NO [USEATTR]."""
+    if not uses:
+        return None
+    canonical = {use.lower(): use for use in SPECIAL_USES}
+    chosen = [canonical.get(use.lower()) for use in uses]
+    if len(chosen) != 1 or chosen[0] is None:
+        raise Refused("Unsupported special-use attribute", rsp.USEATTR)
+    return chosen[0]
+
+
+async def _create_superiors(store: Store, account_id: AccountId, name: str) -> None:
+    """RFC 3501 §6.3.3: create the superior levels a new name needs."""
+    levels = name.split(SEPARATOR)
+    for depth in range(1, len(levels)):
+        parent = SEPARATOR.join(levels[:depth])
+        try:
+            await store.create_mailbox(account_id, parent)
+        except api.AlreadyExists:
+            continue
+
+
+async def on_create(store: Store, account_id: AccountId, command: cmd.Create) -> None:
+    # RFC 3501 §6.3.3: a trailing separator only says the name will have inferiors.
+    name = check_name(command.mailbox.removesuffix(SEPARATOR))
+    use = _special_use(command.special_use)
+    if name == INBOX:
+        raise Refused("INBOX always exists", rsp.ALREADYEXISTS)
+    await _create_superiors(store, account_id, name)
+    try:
+        await store.create_mailbox(account_id, name, use)
+    except api.AlreadyExists:
+        raise Refused("Mailbox already exists", rsp.ALREADYEXISTS) from None
+
+
+async def on_delete(store: Store, account_id: AccountId, command: cmd.Delete) -> Mailbox:
+    name = check_name(command.mailbox)
+    if name == INBOX:
+        raise Refused("INBOX cannot be deleted", rsp.CANNOT)  # RFC 3501 §6.3.4
+    try:
+        box = await store.get_mailbox(account_id, name)
+    except api.NotFound:
+        nodes = hierarchy(await store.list_mailboxes(account_id))
+        if name in nodes:
+            # RFC 3501 §6.3.4: a \Noselect name with inferiors cannot be deleted.
+            raise Refused("Mailbox has inferior hierarchical names", rsp.INUSE) from None
+        raise Refused(NO_SUCH_MAILBOX, rsp.NONEXISTENT) from None
+    await store.delete_mailbox(box.id)
+    return box
+
+
+async def on_rename(store: Store, account_id: AccountId, command: cmd.Rename) -> None:
+    old = await find(store, account_id, command.old)
+    new = check_name(command.new)
+    if new == INBOX:
+        raise Refused("Cannot rename to INBOX", rsp.ALREADYEXISTS)
+    if new == old.name:
+        raise Refused("Mailbox already exists", rsp.ALREADYEXISTS)
+    await _create_superiors(store, account_id, new)
+    try:
+        await store.rename_mailbox(old.id, new)
+    except api.AlreadyExists:
+        raise Refused("Mailbox already exists", rsp.ALREADYEXISTS) from None
+
+
+async def on_subscribe(store: Store, account_id: AccountId, name: str, subscribed: bool) -> None:
+    box = await find(store, account_id, name)
+    await store.set_subscribed(box.id, subscribed)

@@ -1,0 +1,286 @@
+"""Message commands: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE, UID EXPUNGE, APPEND.
+
+Each handler gets the session, its selected view and the command, and returns the
+responses with the tagged completion last. Sequence sets are resolved against the view
+(the numbers the client knows), never against the store's present contents (RFC 3501
+§7.4.1); UID sets are resolved against the view's UIDs too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from pillarbox.imap import commands as cmd
+from pillarbox.imap import fetch as fetching
+from pillarbox.imap import mailboxes
+from pillarbox.imap import responses as rsp
+from pillarbox.imap import search as searching
+from pillarbox.imap.mailboxes import Refused
+from pillarbox.imap.selected import SelectedMailbox
+from pillarbox.imap.sequence import SequenceSet, format_ordered, format_set
+from pillarbox.mime import cache as mime_cache
+from pillarbox.mime.parts import normalize_line_ends, parse
+from pillarbox.store import api
+from pillarbox.store.api import MailboxEntry, Store, Uid
+
+if TYPE_CHECKING:
+    from pillarbox.imap.session import ImapSession
+
+SEEN: Final = "\\Seen"
+DELETED: Final = "\\Deleted"
+RECENT: Final = "\\Recent"
+# Messages above this size are parsed off the event loop (a 35 MB parse takes ~100 ms).
+PARSE_IN_THREAD: Final = 1024 * 1024
+
+READ_ONLY: Final = Refused("Mailbox is read-only")
+BAD_SEQUENCE: Final = Refused("Invalid message sequence number", status=rsp.Status.BAD)
+
+
+def ok(tag: str, text: str, code: rsp.Code | None = None) -> rsp.Tagged:
+    return rsp.Tagged(tag, rsp.Status.OK, text, code)
+
+
+def resolve(view: SelectedMailbox, numbers: SequenceSet, uid: bool) -> list[Uid]:
+    """The UIDs a set names, ascending (RFC 3501 §6.4.8; §9 seq-number)."""
+    if uid:
+        return [Uid(u) for u in numbers.select(view.uids)]
+    if not numbers.within(view.exists):
+        raise BAD_SEQUENCE
+    return [view.uid_at(seq) for seq in numbers.iter(view.exists)]
+
+
+# -- FETCH (RFC 3501 §6.4.5) ---------------------------------------------------------------
+
+
+async def _mark_seen(
+    session: ImapSession, view: SelectedMailbox, entries: list[MailboxEntry]
+) -> tuple[list[MailboxEntry], set[Uid]]:
+    """RFC 3501 §6.4.5: a non-PEEK body fetch sets \\Seen; returns entries and the changed."""
+    unseen = [e.uid for e in entries if SEEN not in e.flags]
+    if not unseen:
+        return entries, set()
+    changed = await session.store.store_flags(
+        view.mailbox_id, unseen, frozenset({SEEN}), frozenset()
+    )
+    view.told(changed)
+    by_uid = {e.uid: e for e in changed}
+    return [by_uid.get(e.uid, e) for e in entries], set(by_uid)
+
+
+async def on_fetch(
+    session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Fetch
+) -> list[rsp.Response]:
+    uids = resolve(view, command.sequence_set, command.uid)
+    entries = await session.store.get_entries(view.mailbox_id, uids)
+    if command.changedsince is not None:
+        since = command.changedsince
+        entries = [e for e in entries if e.modseq > since]  # RFC 7162 §3.1.4.1
+    changed: set[Uid] = set()
+    if not view.read_only and any(fetching.sets_seen(item) for item in command.items):
+        entries, changed = await _mark_seen(session, view, entries)
+    full = fetching.needs_body(command.items)
+    out: list[rsp.Response] = []
+    try:
+        for entry in entries:
+            seq = view.seq_of(entry.uid)
+            if seq is None:
+                continue
+            items = command.items
+            if entry.uid in changed and not any(isinstance(i, cmd.Flags) for i in items):
+                items = (*items, cmd.Flags())
+            if session.condstore and entry.uid in changed and cmd.ModSeq() not in items:
+                items = (*items, cmd.ModSeq())
+            message = await fetching.load(session.source, entry, view.is_recent(entry.uid), full)
+            out.append(fetching.fetch_data(seq, items, message))
+    except fetching.UnknownTransferEncoding:
+        return [*out, rsp.Tagged(tag, rsp.Status.NO, "Unknown transfer encoding", rsp.UNKNOWN_CTE)]
+    missing = len(uids) - len(entries) if command.changedsince is None else 0
+    if missing and not command.uid:
+        # RFC 2180 §4.1.2 / RFC 5530: some numbered messages were expunged by another session.
+        text = "Some messages were expunged"
+        return [*out, rsp.Tagged(tag, rsp.Status.NO, text, rsp.EXPUNGEISSUED)]
+    return [*out, ok(tag, "FETCH completed")]
+
+
+# -- STORE (RFC 3501 §6.4.6, RFC 7162 §3.1.3) ----------------------------------------------
+
+
+def _changes(
+    command: cmd.Store, entries: list[MailboxEntry]
+) -> tuple[frozenset[str], frozenset[str]]:
+    flags = frozenset(command.flags) - {RECENT}  # \Recent is never stored (§2.3.2)
+    if command.mode is cmd.StoreMode.ADD:
+        return flags, frozenset()
+    if command.mode is cmd.StoreMode.REMOVE:
+        return frozenset(), flags
+    current: set[str] = set()
+    for entry in entries:
+        current |= entry.flags
+    return flags, frozenset(current) - flags
+
+
+async def on_store(
+    session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Store
+) -> list[rsp.Response]:
+    if view.read_only:
+        raise READ_ONLY
+    uids = view.live(resolve(view, command.sequence_set, command.uid))
+    entries = await session.store.get_entries(view.mailbox_id, uids)
+    modified: list[int] = []
+    if command.unchangedsince is not None:
+        # RFC 7162 §3.1.3: messages changed after UNCHANGEDSINCE are left alone and named.
+        limit = command.unchangedsince
+        stale = [e for e in entries if e.modseq > limit]
+        modified = [e.uid if command.uid else (view.seq_of(e.uid) or 0) for e in stale]
+        entries = [e for e in entries if e.modseq <= limit]
+    add, remove = _changes(command, entries)
+    changed = await session.store.store_flags(
+        view.mailbox_id, [e.uid for e in entries], add, remove
+    )
+    view.told(changed)
+    out: list[rsp.Response] = []
+    if not command.silent or session.condstore:
+        by_uid = {e.uid: e for e in changed}
+        for entry in entries:
+            now = by_uid.get(entry.uid, entry)
+            if command.silent and entry.uid not in by_uid:
+                continue
+            out.append(_flags_fetch(session, view, now, command.uid))
+    code = rsp.modified(format_set(modified)) if modified else None
+    return [*out, ok(tag, "STORE completed", code)]
+
+
+def _flags_fetch(
+    session: ImapSession, view: SelectedMailbox, entry: MailboxEntry, with_uid: bool
+) -> rsp.FetchData:
+    items: list[tuple[bytes, bytes]] = []
+    if with_uid:
+        items.append((b"UID", b"%d" % entry.uid))
+    items.append((b"FLAGS", fetching.flag_list(entry.flags, view.is_recent(entry.uid))))
+    if session.condstore:
+        items.append((b"MODSEQ", b"(%d)" % entry.modseq))
+    return rsp.FetchData(view.seq_of(entry.uid) or 0, tuple(items))
+
+
+# -- SEARCH (RFC 3501 §6.4.4) ----------------------------------------------------------------
+
+
+async def on_search(
+    session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Search
+) -> list[rsp.Response]:
+    try:
+        searching.check_charset(command.charset)
+    except searching.BadCharset:
+        code = rsp.badcharset(sorted(searching.CHARSETS))
+        return [rsp.Tagged(tag, rsp.Status.NO, "Unsupported charset", code)]
+    matches = await searching.run_search(command.key, view, session.store, session.source)
+    modseq = searching.uses_modseq(command.key)
+    if modseq:
+        session.condstore = True  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
+    if command.returns is not None:
+        line = searching.esearch_response(tag, matches, command.uid, command.returns, modseq)
+    else:
+        line = searching.search_response(matches, command.uid, modseq)
+    return [line, ok(tag, "SEARCH completed")]
+
+
+# -- COPY / MOVE (RFC 3501 §6.4.7, RFC 4315 §3 COPYUID, RFC 6851) -----------------------------
+
+
+async def on_copy(
+    session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Copy | cmd.Move
+) -> list[rsp.Response]:
+    move = isinstance(command, cmd.Move)
+    if move and view.read_only:
+        raise READ_ONLY
+    target = await mailboxes.find_target(session.store, session.account.id, command.mailbox)
+    uids = view.live(resolve(view, command.sequence_set, command.uid))
+    pairs = await session.store.copy_entries(view.mailbox_id, uids, target.id, move=move)
+    name = "MOVE" if move else "COPY"
+    if not pairs:
+        return [ok(tag, f"{name} completed")]
+    code = rsp.copyuid(
+        target.uidvalidity,
+        format_ordered([source for source, _ in pairs]),
+        format_ordered([copy.uid for _, copy in pairs]),
+    )
+    if not move:
+        return [ok(tag, f"{name} completed", code)]
+    # RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
+    out: list[rsp.Response] = [rsp.UntaggedStatus(rsp.Status.OK, "Moved", code)]
+    out += [rsp.expunge(e.seq) for e in view.removed(source for source, _ in pairs)]
+    return [*out, ok(tag, "MOVE completed")]
+
+
+# -- EXPUNGE (RFC 3501 §6.4.3, RFC 4315 §2.1 UID EXPUNGE) ----------------------------------
+
+
+async def expunge_deleted(
+    store: Store, view: SelectedMailbox, within: list[Uid] | None
+) -> list[Uid]:
+    """Remove the \\Deleted messages (of `within`, if given); returns the UIDs removed."""
+    candidates = view.live(view.uids if within is None else within)
+    entries = await store.get_entries(view.mailbox_id, candidates)
+    doomed = [e.uid for e in entries if DELETED in e.flags]
+    if not doomed:
+        return []
+    return await store.expunge(view.mailbox_id, doomed)
+
+
+async def on_expunge(
+    session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Expunge | cmd.UidExpunge
+) -> list[rsp.Response]:
+    if view.read_only:
+        raise READ_ONLY
+    within = None
+    if isinstance(command, cmd.UidExpunge):
+        within = resolve(view, command.uids, uid=True)
+    removed = await expunge_deleted(session.store, view, within)
+    out: list[rsp.Response] = [rsp.expunge(e.seq) for e in view.removed(removed)]
+    return [*out, ok(tag, "EXPUNGE completed")]
+
+
+# -- APPEND (RFC 3501 §6.3.11, RFC 4315 §3 APPENDUID) ----------------------------------------
+
+
+async def _parse_cache(body: bytes) -> bytes:
+    if len(body) > PARSE_IN_THREAD:
+        tree = await asyncio.to_thread(parse, body)
+    else:
+        tree = parse(body)
+    return mime_cache.dump_tree(tree)
+
+
+async def on_append(
+    session: ImapSession, view: SelectedMailbox | None, tag: str, command: cmd.Append
+) -> list[rsp.Response]:
+    account = session.account
+    target = await mailboxes.find_target(session.store, account.id, command.mailbox)
+    if len(command.message) > session.context.max_message_size:
+        return [rsp.Tagged(tag, rsp.Status.NO, "Message too large", rsp.TOOBIG)]
+    body = normalize_line_ends(command.message)
+    flags = frozenset(command.flags) - {RECENT}
+    try:
+        entry = await session.store.append(
+            account.id, target.name, body, flags, command.date, parsed=await _parse_cache(body)
+        )
+    except api.QuotaExceeded:
+        return [rsp.Tagged(tag, rsp.Status.NO, "Quota exceeded", rsp.OVERQUOTA)]
+    code = rsp.appenduid(target.uidvalidity, str(entry.uid))
+    return [ok(tag, "APPEND completed", code)]
+
+
+MessageHandler = Callable[[Any, Any, str, Any], Awaitable[list[rsp.Response]]]
+
+HANDLERS: Final[dict[type[cmd.Command], MessageHandler]] = {
+    cmd.Fetch: on_fetch,
+    cmd.Store: on_store,
+    cmd.Search: on_search,
+    cmd.Copy: on_copy,
+    cmd.Move: on_copy,
+    cmd.Expunge: on_expunge,
+    cmd.UidExpunge: on_expunge,
+    cmd.Append: on_append,
+}

@@ -1,0 +1,222 @@
+"""SEARCH (RFC 3501 §6.4.4, RFC 7162 §3.1.5 MODSEQ, RFC 4731 ESEARCH results).
+
+Keys are evaluated in two passes. The first pass uses what the mailbox entry knows (flags,
+size, dates, UIDs, sequence numbers, MODSEQ) and answers "unknown" for keys that need the
+message (headers, body, text, sent dates); only messages still undecided have their body
+loaded, and the MIME engine's text extraction (`pillarbox.mime.text`) decodes transfer
+encodings, charsets and RFC 2047 words before matching. Matching is case-insensitive
+substring matching on decoded text (§6.4.4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from pillarbox.imap import commands as cmd
+from pillarbox.imap import responses
+from pillarbox.imap.fetch import MessageSource
+from pillarbox.imap.selected import SelectedMailbox
+from pillarbox.imap.sequence import format_set
+from pillarbox.mime import text as mime_text
+from pillarbox.mime.parts import Part
+from pillarbox.store.api import MailboxEntry, Store
+
+# RFC 3501 §6.4.4: US-ASCII must be supported; we add UTF-8 (RFC 6855 makes it standard).
+CHARSETS: Final = frozenset({"US-ASCII", "UTF-8"})
+
+
+class BadCharset(Exception):
+    """NO [BADCHARSET (...)] (RFC 3501 §6.4.4, §7.1)."""
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One message under test; `body`/`tree` are filled only if a key needs them."""
+
+    seq: int
+    entry: MailboxEntry
+    recent: bool
+    body: bytes | None = None
+    tree: Part | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What sequence-number and UID keys are relative to (RFC 3501 §6.4.4)."""
+
+    exists: int
+    largest_uid: int
+
+
+Verdict = bool | None  # None: cannot tell without the message's content
+
+
+def _and(keys: Sequence[cmd.SearchKey], candidate: Candidate, scope: Scope) -> Verdict:
+    unknown = False
+    for key in keys:
+        result = evaluate(key, candidate, scope)
+        if result is False:
+            return False
+        unknown = unknown or result is None
+    return None if unknown else True
+
+
+def _or(left: Verdict, right: Callable[[], Verdict]) -> Verdict:
+    if left is True:
+        return True
+    result = right()
+    if result is True:
+        return True
+    return None if (left is None or result is None) else False
+
+
+def _date_matches(op: cmd.DateOp, day: dt.date, wanted: dt.date) -> bool:
+    if op is cmd.DateOp.BEFORE:
+        return day < wanted
+    if op is cmd.DateOp.ON:
+        return day == wanted
+    return day >= wanted  # SINCE: "within or later than"
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    return needle.casefold() in haystack.casefold()
+
+
+def _header_matches(key: cmd.SearchHeader, candidate: Candidate) -> bool:
+    assert candidate.body is not None and candidate.tree is not None
+    name = key.field.lower().encode("utf-8", "replace")
+    # Decoded values (RFC 2047 words undone) hold display names and addresses alike.
+    values = mime_text.header_values(candidate.body, candidate.tree, name)
+    if not key.value:
+        return bool(values)  # §6.4.4: an empty string matches every message with the field
+    return any(_contains(value, key.value) for value in values)
+
+
+def _sent_date(candidate: Candidate) -> dt.date | None:
+    assert candidate.body is not None and candidate.tree is not None
+    values = mime_text.header_values(candidate.body, candidate.tree, b"date")
+    if not values:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(values[0]).date()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _content(key: cmd.SearchKey, candidate: Candidate) -> Verdict:
+    """Keys that need the message: None until the body and tree are loaded."""
+    body, tree = candidate.body, candidate.tree
+    if body is None or tree is None:
+        return None
+    if isinstance(key, cmd.SearchHeader):
+        return _header_matches(key, candidate)
+    if isinstance(key, cmd.SearchBody):
+        return _contains(mime_text.body_text(body, tree), key.value)
+    if isinstance(key, cmd.SearchText):
+        return _contains(mime_text.search_text(body, tree), key.value)
+    assert isinstance(key, cmd.SearchDate) and key.sent
+    sent = _sent_date(candidate)
+    return sent is not None and _date_matches(key.op, sent, key.date)
+
+
+def evaluate(key: cmd.SearchKey, candidate: Candidate, scope: Scope) -> Verdict:
+    """Three-valued match: True, False, or None when the content is needed."""
+    entry = candidate.entry
+    if isinstance(key, cmd.SearchAll):
+        return True
+    if isinstance(key, cmd.SearchAnd):
+        return _and(key.keys, candidate, scope)
+    if isinstance(key, cmd.SearchOr):
+        left = evaluate(key.left, candidate, scope)
+        return _or(left, lambda: evaluate(key.right, candidate, scope))
+    if isinstance(key, cmd.SearchNot):
+        inner = evaluate(key.key, candidate, scope)
+        return None if inner is None else not inner
+    if isinstance(key, cmd.SearchFlag):
+        if key.flag == "\\Recent":
+            return candidate.recent == key.present
+        has = key.flag in entry.flags or key.flag.lower() in {f.lower() for f in entry.flags}
+        return has == key.present
+    if isinstance(key, cmd.SearchSize):
+        return entry.size > key.size if key.larger else entry.size < key.size
+    if isinstance(key, cmd.SearchUid):
+        return key.uids.contains(entry.uid, scope.largest_uid)
+    if isinstance(key, cmd.SearchSeq):
+        return key.numbers.contains(candidate.seq, scope.exists)
+    if isinstance(key, cmd.SearchModSeq):
+        return entry.modseq >= key.modseq  # RFC 7162 §3.1.5
+    if isinstance(key, cmd.SearchDate) and not key.sent:
+        return _date_matches(key.op, entry.internaldate.date(), key.date)
+    return _content(key, candidate)
+
+
+def check_charset(charset: str | None) -> None:
+    if charset is not None and charset.upper() not in CHARSETS:
+        raise BadCharset(charset)
+
+
+def uses_modseq(key: cmd.SearchKey) -> bool:
+    if isinstance(key, cmd.SearchModSeq):
+        return True
+    if isinstance(key, cmd.SearchAnd):
+        return any(uses_modseq(k) for k in key.keys)
+    if isinstance(key, cmd.SearchOr):
+        return uses_modseq(key.left) or uses_modseq(key.right)
+    if isinstance(key, cmd.SearchNot):
+        return uses_modseq(key.key)
+    return False
+
+
+async def run_search(
+    key: cmd.SearchKey, view: SelectedMailbox, store: Store, source: MessageSource
+) -> list[Candidate]:
+    """The messages of the view that match, in sequence order."""
+    entries = await store.list_entries(view.mailbox_id)
+    scope = Scope(view.exists, view.uids[-1] if view.uids else 0)
+    found: list[Candidate] = []
+    for entry in entries:
+        seq = view.seq_of(entry.uid)
+        if seq is None:
+            continue  # new since the client last heard: not yet numbered (§7.4.1)
+        candidate = Candidate(seq, entry, view.is_recent(entry.uid))
+        verdict = evaluate(key, candidate, scope)
+        if verdict is None:
+            candidate.body = await source.body(entry.message_id)
+            candidate.tree = await source.tree(entry.message_id, candidate.body)
+            verdict = evaluate(key, candidate, scope)
+        if verdict:
+            candidate.body = candidate.tree = None
+            found.append(candidate)
+    return found
+
+
+def search_response(matches: list[Candidate], uid: bool, modseq: bool) -> responses.Untagged:
+    """`* SEARCH 2 3 [(MODSEQ n)]` (RFC 3501 §7.2.5, RFC 7162 §3.1.5)."""
+    numbers = sorted(m.entry.uid if uid else m.seq for m in matches)
+    highest = max((m.entry.modseq for m in matches), default=None) if modseq else None
+    return responses.search(numbers, highest)
+
+
+def esearch_response(
+    tag: str, matches: list[Candidate], uid: bool, returns: tuple[str, ...], modseq: bool
+) -> responses.Untagged:
+    """`* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set` (RFC 4731 §3.1)."""
+    numbers = sorted(m.entry.uid if uid else m.seq for m in matches)
+    wanted = returns or ("ALL",)
+    results: list[tuple[str, bytes]] = []
+    if numbers:
+        if "MIN" in wanted:
+            results.append(("MIN", b"%d" % numbers[0]))
+        if "MAX" in wanted:
+            results.append(("MAX", b"%d" % numbers[-1]))
+        if "ALL" in wanted:
+            results.append(("ALL", format_set(numbers).encode("ascii")))
+    if "COUNT" in wanted:
+        results.append(("COUNT", b"%d" % len(numbers)))
+    if modseq and matches:
+        results.append(("MODSEQ", b"%d" % max(m.entry.modseq for m in matches)))
+    return responses.esearch(tag, uid, results)

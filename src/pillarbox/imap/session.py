@@ -1,0 +1,522 @@
+"""The IMAP4rev1 server session: commands in, responses out, decisions against the store.
+
+One `ImapSession` per connection. The protocol state is data (RFC 3501 §3): a value of
+`NotAuthenticated`, `Authenticated`, `Selected` (which holds the selected mailbox's view,
+so "FETCH before SELECT" cannot be expressed) or `LoggedOut`. `ALLOWED` says which
+commands each state accepts and `HANDLERS` maps every command type to its handler; a test
+proves the two agree. Handlers return the responses to send, the tagged completion last.
+Failures raise `Refused` (or a store error) and are turned into NO in one place, `execute`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pillarbox import log
+from pillarbox.auth import sasl
+from pillarbox.auth.authenticator import Outcome
+from pillarbox.imap import commands as cmd
+from pillarbox.imap import mailboxes, messages
+from pillarbox.imap import responses as rsp
+from pillarbox.imap.fetch import MessageSource, flag_list
+from pillarbox.imap.mailboxes import Refused
+from pillarbox.imap.selected import (
+    Exists,
+    Expunged,
+    FlagsChanged,
+    Recent,
+    SelectedMailbox,
+    Update,
+)
+from pillarbox.store import api
+
+# RFC 3501 §2.3.2 system flags, the FLAGS every mailbox offers.
+SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+# RFC 3501 §5.4: an idle client is logged out after at least 30 minutes.
+AUTOLOGOUT: Final = 30 * 60.0
+# Before login a client gets less patience (no RFC minimum applies there).
+PREAUTH_TIMEOUT: Final = 60.0
+# Failed logins and BAD commands a connection may use before BYE (abuse).
+MAX_AUTH_FAILURES: Final = 5
+MAX_BAD_COMMANDS: Final = 20
+
+BASE_CAPABILITIES: Final = (
+    "IMAP4rev1",
+    "SASL-IR",
+    "LITERAL+",
+    "ID",
+    "ENABLE",
+    "IDLE",
+    "NAMESPACE",
+    "UIDPLUS",
+    "MOVE",
+    "UNSELECT",
+    "CHILDREN",
+    "SPECIAL-USE",
+    "CREATE-SPECIAL-USE",
+    "CONDSTORE",
+)
+SERVER_ID: Final = (("name", "Pillarbox"), ("vendor", "Pillarbox"))
+
+
+# -- states (RFC 3501 §3) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NotAuthenticated:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    account: api.Account
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    account: api.Account
+    view: SelectedMailbox
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut:
+    pass
+
+
+State = NotAuthenticated | Authenticated | Selected | LoggedOut
+
+ALLOWED: Final[dict[type[State], frozenset[type[cmd.Command]]]] = {
+    NotAuthenticated: cmd.NOT_AUTHENTICATED,
+    Authenticated: cmd.AUTHENTICATED,
+    Selected: cmd.SELECTED,
+    LoggedOut: frozenset(),
+}
+
+# RFC 3501 §7.4.1: no EXPUNGE while answering these (they name messages by number).
+NO_EXPUNGE_DURING: Final = (cmd.Fetch, cmd.Store, cmd.Search)
+
+
+def expunge_allowed(command: cmd.Command) -> bool:
+    return not (isinstance(command, NO_EXPUNGE_DURING) and not command.uid)
+
+
+class SessionContext:
+    """What a session needs from its service (kept small so tests can build one)."""
+
+    def __init__(self, service: Any) -> None:
+        self.store: api.Store = service.store
+        self.authenticator = service.authenticator
+        self.hostname: str = service.config.hostname
+        self.allow_plaintext_on_loopback: bool = service.config.auth.allow_plaintext_on_loopback
+        self.tls_available: bool = service.tls is not None
+        self.max_message_size: int = service.max_message_size
+
+
+Handler = Callable[["ImapSession", str, Any], Awaitable[list[rsp.Response]]]
+
+
+class ImapSession:
+    """One IMAP connection's decisions; the driver feeds it commands and engine events."""
+
+    def __init__(self, context: SessionContext, peer_ip: str, tls: bool, loopback: bool) -> None:
+        self.context = context
+        self.store = context.store
+        self.peer_ip = peer_ip
+        self.tls = tls
+        self.loopback = loopback
+        self.session_id = secrets.token_hex(6)
+        self.state: State = NotAuthenticated()
+        self.tls_requested = False
+        self.condstore = False  # RFC 7162 §3.1: enabled by ENABLE, SELECT (CONDSTORE), ...
+        self.idling: str | None = None  # the tag of the IDLE in progress
+        self.feed: api.ChangeFeed | None = None
+        self.source = MessageSource(context.store)
+        self.auth_failures = 0
+        self.bad_commands = 0
+        self._sasl: sasl.SaslExchange | None = None
+        self._sasl_tag = ""
+
+    # -- facts ---------------------------------------------------------------------------
+
+    @property
+    def timeout(self) -> float:
+        return PREAUTH_TIMEOUT if isinstance(self.state, NotAuthenticated) else AUTOLOGOUT
+
+    @property
+    def closed(self) -> bool:
+        return isinstance(self.state, LoggedOut)
+
+    @property
+    def auth_allowed(self) -> bool:
+        """RFC 3501 §6.2.3 / DESIGN.md: credentials only over TLS, or on loopback if allowed."""
+        return self.tls or (self.loopback and self.context.allow_plaintext_on_loopback)
+
+    @property
+    def view(self) -> SelectedMailbox | None:
+        return self.state.view if isinstance(self.state, Selected) else None
+
+    @property
+    def account(self) -> api.Account:
+        assert isinstance(self.state, Authenticated | Selected)
+        return self.state.account
+
+    def capabilities(self) -> list[str]:
+        caps = list(BASE_CAPABILITIES)
+        if isinstance(self.state, NotAuthenticated):
+            if not self.tls and self.context.tls_available:
+                caps.append("STARTTLS")
+            if self.auth_allowed:
+                caps += [f"AUTH={m}" for m in sasl.MECHANISMS]
+            else:
+                caps.append("LOGINDISABLED")  # RFC 3501 §6.2.3
+        return caps
+
+    def greeting(self) -> list[rsp.Response]:
+        log.event("imap.connect", id=self.session_id, peer=self.peer_ip, tls=self.tls)
+        code = rsp.capability_code(self.capabilities())
+        return [rsp.UntaggedStatus(rsp.Status.OK, "Pillarbox IMAP4rev1 ready", code)]
+
+    # -- running commands --------------------------------------------------------------------
+
+    async def execute(self, tag: str, command: cmd.Command) -> list[rsp.Response]:
+        """Run one command; the one place where failures become NO responses."""
+        if type(command) not in ALLOWED[type(self.state)]:
+            return [rsp.Tagged(tag, rsp.Status.BAD, self._wrong_state_text(command))]
+        try:
+            out = await HANDLERS[type(command)](self, tag, command)
+        except Refused as refusal:
+            out = [rsp.Tagged(tag, refusal.status, refusal.text, refusal.code)]
+        except api.QuotaExceeded:
+            out = [rsp.Tagged(tag, rsp.Status.NO, "Quota exceeded", rsp.OVERQUOTA)]
+        except api.NotFound:
+            out = [rsp.Tagged(tag, rsp.Status.NO, "No such mailbox", rsp.NONEXISTENT)]
+        except api.AlreadyExists:
+            out = [rsp.Tagged(tag, rsp.Status.NO, "Already exists", rsp.ALREADYEXISTS)]
+        except api.StoreError as error:
+            log.event("imap.store_error", id=self.session_id, error=repr(error))
+            out = [rsp.Tagged(tag, rsp.Status.NO, "Temporary server failure", rsp.UNAVAILABLE)]
+        if self.view is not None and not self.closed and self.idling is None:
+            out[-1:-1] = await self.pending_updates(expunge_allowed(command))
+        return out
+
+    def _wrong_state_text(self, command: cmd.Command) -> str:
+        if isinstance(self.state, NotAuthenticated):
+            return "Not authenticated"
+        if isinstance(self.state, Authenticated) and type(command) in cmd.SELECTED:
+            return "No mailbox selected"
+        return "Command not valid in this state"
+
+    def bad(self, tag: str, text: str) -> list[rsp.Response]:
+        """A syntax error (BAD, connection kept), or BYE after too many (abuse)."""
+        self.bad_commands += 1
+        if self.bad_commands > MAX_BAD_COMMANDS:
+            self.state = LoggedOut()
+            return [rsp.UntaggedStatus(rsp.Status.BYE, "Too many invalid commands")]
+        return [rsp.Tagged(tag or "*", rsp.Status.BAD, text)]
+
+    async def pending_updates(self, allow_expunge: bool, poll: bool = False) -> list[rsp.Response]:
+        """The news about the selected mailbox the client may get now (RFC 3501 §7.4.1)."""
+        view = self.view
+        if view is None:
+            return []
+        self._drain_feed(view)
+        if view.dirty or poll:
+            try:
+                await view.refresh(self.store)
+            except api.NotFound:
+                # The mailbox was deleted under us: nothing sensible remains (Dovecot: BYE).
+                self.state = LoggedOut()
+                return [rsp.UntaggedStatus(rsp.Status.BYE, "Selected mailbox was deleted")]
+        return [self.update_response(update) for update in view.updates(allow_expunge)]
+
+    def _drain_feed(self, view: SelectedMailbox) -> None:
+        feed = self.feed
+        if feed is None:
+            return
+        while (change := feed.get_nowait()) is not None:
+            if change.mailbox_id == view.mailbox_id and change.modseq > view.modseq:
+                view.dirty = True
+
+    def update_response(self, update: Update) -> rsp.Response:
+        if isinstance(update, Expunged):
+            return rsp.expunge(update.seq)
+        if isinstance(update, Exists):
+            return rsp.exists(update.count)
+        if isinstance(update, Recent):
+            return rsp.recent(update.count)
+        assert isinstance(update, FlagsChanged)
+        view = self.view
+        recent = view is not None and view.is_recent(update.uid)
+        items = [(b"UID", b"%d" % update.uid), (b"FLAGS", flag_list(update.flags, recent))]
+        if self.condstore:
+            items.append((b"MODSEQ", b"(%d)" % update.modseq))  # RFC 7162 §3.2.4
+        return rsp.FetchData(update.seq, tuple(items))
+
+    async def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
+            self.feed = None
+        log.event("imap.disconnect", id=self.session_id)
+
+    # -- any state (RFC 3501 §6.1) -----------------------------------------------------------
+
+    async def on_capability(self, tag: str, command: cmd.Capability) -> list[rsp.Response]:
+        return [rsp.capability(self.capabilities()), ok(tag, "CAPABILITY completed")]
+
+    async def on_noop(self, tag: str, command: cmd.Noop | cmd.Check) -> list[rsp.Response]:
+        updates = await self.pending_updates(allow_expunge=True, poll=True)
+        return [*updates, ok(tag, f"{type(command).__name__.upper()} completed")]
+
+    async def on_logout(self, tag: str, command: cmd.Logout) -> list[rsp.Response]:
+        self.state = LoggedOut()
+        bye = rsp.UntaggedStatus(rsp.Status.BYE, "Logging out")
+        return [bye, ok(tag, "LOGOUT completed")]
+
+    async def on_id(self, tag: str, command: cmd.Id) -> list[rsp.Response]:
+        return [rsp.id_response(SERVER_ID), ok(tag, "ID completed")]  # RFC 2971 §3.1
+
+    # -- not authenticated (§6.2) ------------------------------------------------------------
+
+    async def on_starttls(self, tag: str, command: cmd.StartTls) -> list[rsp.Response]:
+        if self.tls:
+            return [no(tag, "TLS already active")]
+        if not self.context.tls_available:
+            return [no(tag, "TLS not available")]
+        self.tls_requested = True
+        return [ok(tag, "Begin TLS negotiation now")]
+
+    def tls_started(self) -> None:
+        # RFC 3501 §6.2.1: the client must discard what it knew; we forget nothing else.
+        self.tls_requested = False
+        self.tls = True
+
+    async def on_login(self, tag: str, command: cmd.Login) -> list[rsp.Response]:
+        if not self.auth_allowed:
+            return [no(tag, "Plaintext login refused: use TLS", rsp.PRIVACYREQUIRED)]
+        return await self._check_password(tag, command.user, command.password)
+
+    async def _check_password(self, tag: str, login: str, password: str) -> list[rsp.Response]:
+        result = await self.context.authenticator.authenticate(login, password, self.peer_ip)
+        if result.outcome is Outcome.OK and result.account is not None:
+            return self._logged_in(tag, result.account)
+        if result.outcome is Outcome.REFUSED:
+            return [no(tag, "Too many failed logins, try again later", rsp.UNAVAILABLE)]
+        self.auth_failures += 1
+        log.event("imap.auth_failed", id=self.session_id, peer=self.peer_ip)
+        if self.auth_failures >= MAX_AUTH_FAILURES:
+            self.state = LoggedOut()
+            return [
+                no(tag, "Authentication failed", rsp.AUTHENTICATIONFAILED),
+                rsp.UntaggedStatus(rsp.Status.BYE, "Too many failed logins"),
+            ]
+        return [no(tag, "Authentication failed", rsp.AUTHENTICATIONFAILED)]
+
+    def _logged_in(self, tag: str, account: api.Account) -> list[rsp.Response]:
+        self.state = Authenticated(account)
+        self.feed = self.store.subscribe(account.id)
+        log.event("imap.login", id=self.session_id, account=account.address)
+        code = rsp.capability_code(self.capabilities())
+        return [ok(tag, "Logged in", code)]
+
+    async def on_authenticate(self, tag: str, command: cmd.Authenticate) -> list[rsp.Response]:
+        if not self.auth_allowed:
+            return [no(tag, "Plaintext authentication refused: use TLS", rsp.PRIVACYREQUIRED)]
+        try:
+            self._sasl = sasl.start(command.mechanism, command.initial)
+        except sasl.UnsupportedMechanismError:
+            return [no(tag, "Unsupported authentication mechanism", rsp.CANNOT)]
+        self._sasl_tag = tag
+        return await self._sasl_step(None)
+
+    @property
+    def authenticating(self) -> bool:
+        """True while an AUTHENTICATE exchange waits for the client's next line."""
+        return self._sasl is not None
+
+    async def on_sasl_line(self, line: bytes) -> list[rsp.Response]:
+        """One client line of an AUTHENTICATE exchange (RFC 3501 §6.2.2)."""
+        tag = self._sasl_tag
+        try:
+            response = sasl.decode_b64_response(line)
+        except sasl.InvalidBase64Error:
+            self._sasl = None
+            return [rsp.Tagged(tag, rsp.Status.BAD, "Invalid base64 response")]
+        if response is None:
+            self._sasl = None
+            return [rsp.Tagged(tag, rsp.Status.BAD, "Authentication cancelled")]
+        return await self._sasl_step(response)
+
+    async def _sasl_step(self, response: bytes | None) -> list[rsp.Response]:
+        assert self._sasl is not None
+        tag = self._sasl_tag
+        step = self._sasl.step(response)
+        if isinstance(step, sasl.Challenge):
+            return [rsp.Continuation(sasl.encode_challenge(step.data).decode("ascii"))]
+        self._sasl = None
+        if isinstance(step, sasl.SaslFailure):
+            return [no(tag, "Authentication failed", rsp.AUTHENTICATIONFAILED)]
+        if step.authzid and step.authzid != step.authcid:
+            return [no(tag, "Cannot act as another user", rsp.AUTHORIZATIONFAILED)]
+        return await self._check_password(tag, step.authcid, step.password)
+
+    # -- authenticated (§6.3) ----------------------------------------------------------------
+
+    async def on_select(self, tag: str, command: cmd.Select | cmd.Examine) -> list[rsp.Response]:
+        # RFC 3501 §6.3.1: a SELECT first leaves the selected state, even if it then fails.
+        self.state = Authenticated(self.account)
+        read_only = isinstance(command, cmd.Examine)
+        box = await mailboxes.find(self.store, self.account.id, command.mailbox)
+        if command.condstore:
+            self.condstore = True  # RFC 7162 §3.1.8
+        snap = await self.store.mailbox_snapshot(box.id)
+        last = snap.uids[-1] if snap.uids else api.Uid(0)
+        mark = snap.recent_mark if read_only else await self.store.claim_recent(box.id, last)
+        view = SelectedMailbox(snap, read_only, (u for u in snap.uids if u > mark))
+        self.state = Selected(self.account, view)
+        return select_responses(tag, view, snap, command)
+
+    async def on_create(self, tag: str, command: cmd.Create) -> list[rsp.Response]:
+        await mailboxes.on_create(self.store, self.account.id, command)
+        return [ok(tag, "CREATE completed")]
+
+    async def on_delete(self, tag: str, command: cmd.Delete) -> list[rsp.Response]:
+        await mailboxes.on_delete(self.store, self.account.id, command)
+        return [ok(tag, "DELETE completed")]
+
+    async def on_rename(self, tag: str, command: cmd.Rename) -> list[rsp.Response]:
+        await mailboxes.on_rename(self.store, self.account.id, command)
+        return [ok(tag, "RENAME completed")]
+
+    async def on_subscribe(self, tag: str, command: cmd.Subscribe) -> list[rsp.Response]:
+        await mailboxes.on_subscribe(self.store, self.account.id, command.mailbox, True)
+        return [ok(tag, "SUBSCRIBE completed")]
+
+    async def on_unsubscribe(self, tag: str, command: cmd.Unsubscribe) -> list[rsp.Response]:
+        await mailboxes.on_subscribe(self.store, self.account.id, command.mailbox, False)
+        return [ok(tag, "UNSUBSCRIBE completed")]
+
+    async def on_list(self, tag: str, command: cmd.List) -> list[rsp.Response]:
+        found = await mailboxes.on_list(self.store, self.account.id, command)
+        return [*found, ok(tag, "LIST completed")]
+
+    async def on_lsub(self, tag: str, command: cmd.Lsub) -> list[rsp.Response]:
+        found = await mailboxes.on_lsub(self.store, self.account.id, command)
+        return [*found, ok(tag, "LSUB completed")]
+
+    async def on_status(self, tag: str, command: cmd.Status) -> list[rsp.Response]:
+        box = await mailboxes.find(self.store, self.account.id, command.mailbox)
+        line = await mailboxes.status_response(self.store, box, command.items)
+        return [line, ok(tag, "STATUS completed")]
+
+    async def on_namespace(self, tag: str, command: cmd.Namespace) -> list[rsp.Response]:
+        # RFC 2342 §5: one personal namespace, no prefix, "/" as separator.
+        return [rsp.namespace([("", mailboxes.SEPARATOR)]), ok(tag, "NAMESPACE completed")]
+
+    async def on_enable(self, tag: str, command: cmd.Enable) -> list[rsp.Response]:
+        enabled = [name for name in command.capabilities if name == "CONDSTORE"]
+        if enabled:
+            self.condstore = True  # RFC 7162 §3.1: ENABLE CONDSTORE
+        return [rsp.enabled(enabled), ok(tag, "ENABLE completed")]
+
+    async def on_idle(self, tag: str, command: cmd.Idle) -> list[rsp.Response]:
+        updates = await self.pending_updates(allow_expunge=True, poll=True)
+        self.idling = tag  # RFC 2177 §3: updates may now come at any time until DONE
+        return [*updates, rsp.Continuation("idling")]
+
+    async def idle_updates(self) -> list[rsp.Response]:
+        """Called by the driver when the change feed has news while idling."""
+        return await self.pending_updates(allow_expunge=True)
+
+    async def on_done(self) -> list[rsp.Response]:
+        tag, self.idling = self.idling, None
+        if tag is None:
+            return self.bad("", "DONE without IDLE")
+        return [ok(tag, "IDLE terminated")]
+
+    # -- selected (§6.4): closing the mailbox -------------------------------------------------
+
+    async def on_close(self, tag: str, command: cmd.Close | cmd.Unselect) -> list[rsp.Response]:
+        view = self.view
+        assert view is not None
+        if isinstance(command, cmd.Close) and not view.read_only:
+            # RFC 3501 §6.4.2: expunge \Deleted silently (no untagged EXPUNGE).
+            await messages.expunge_deleted(self.store, view, None)
+        self.state = Authenticated(self.account)
+        return [ok(tag, f"{type(command).__name__.upper()} completed")]
+
+    async def on_message_command(self, tag: str, command: Any) -> list[rsp.Response]:
+        view = self.view
+        return await messages.HANDLERS[type(command)](self, view, tag, command)
+
+
+def ok(tag: str, text: str, code: rsp.Code | None = None) -> rsp.Tagged:
+    return rsp.Tagged(tag, rsp.Status.OK, text, code)
+
+
+def no(tag: str, text: str, code: rsp.Code | None = None) -> rsp.Tagged:
+    return rsp.Tagged(tag, rsp.Status.NO, text, code)
+
+
+def select_responses(
+    tag: str, view: SelectedMailbox, snap: api.MailboxSnapshot, command: cmd.Select | cmd.Examine
+) -> list[rsp.Response]:
+    """RFC 3501 §6.3.1 untagged data of SELECT/EXAMINE, RFC 7162 §3.1.2 HIGHESTMODSEQ."""
+    flags = list(SYSTEM_FLAGS) + sorted(f for f in view.flags if f not in SYSTEM_FLAGS)
+    permanent = [*flags, "\\*"] if not view.read_only else []
+    out: list[rsp.Response] = [
+        rsp.flags(flags),
+        rsp.UntaggedStatus(rsp.Status.OK, "Flags permitted", rsp.permanentflags(permanent)),
+        rsp.exists(view.exists),
+        rsp.recent(len(view.recent)),
+    ]
+    if snap.first_unseen is not None:
+        seq = view.seq_of(snap.first_unseen)
+        if seq is not None:
+            out.append(rsp.UntaggedStatus(rsp.Status.OK, "First unseen", rsp.unseen(seq)))
+    out += [
+        rsp.UntaggedStatus(rsp.Status.OK, "UIDs valid", rsp.uidvalidity(view.uidvalidity)),
+        rsp.UntaggedStatus(rsp.Status.OK, "Predicted next UID", rsp.uidnext(view.uidnext)),
+        rsp.UntaggedStatus(rsp.Status.OK, "Highest", rsp.highestmodseq(view.modseq)),
+    ]
+    code = rsp.READ_ONLY if view.read_only else rsp.READ_WRITE
+    name = "EXAMINE" if isinstance(command, cmd.Examine) else "SELECT"
+    out.append(ok(tag, f"{name} completed", code))
+    return out
+
+
+HANDLERS: Final[dict[type[cmd.Command], Handler]] = {
+    cmd.Capability: ImapSession.on_capability,
+    cmd.Noop: ImapSession.on_noop,
+    cmd.Check: ImapSession.on_noop,
+    cmd.Logout: ImapSession.on_logout,
+    cmd.Id: ImapSession.on_id,
+    cmd.StartTls: ImapSession.on_starttls,
+    cmd.Login: ImapSession.on_login,
+    cmd.Authenticate: ImapSession.on_authenticate,
+    cmd.Select: ImapSession.on_select,
+    cmd.Examine: ImapSession.on_select,
+    cmd.Create: ImapSession.on_create,
+    cmd.Delete: ImapSession.on_delete,
+    cmd.Rename: ImapSession.on_rename,
+    cmd.Subscribe: ImapSession.on_subscribe,
+    cmd.Unsubscribe: ImapSession.on_unsubscribe,
+    cmd.List: ImapSession.on_list,
+    cmd.Lsub: ImapSession.on_lsub,
+    cmd.Status: ImapSession.on_status,
+    cmd.Namespace: ImapSession.on_namespace,
+    cmd.Enable: ImapSession.on_enable,
+    cmd.Idle: ImapSession.on_idle,
+    cmd.Close: ImapSession.on_close,
+    cmd.Unselect: ImapSession.on_close,
+    cmd.Append: ImapSession.on_message_command,
+    cmd.Expunge: ImapSession.on_message_command,
+    cmd.UidExpunge: ImapSession.on_message_command,
+    cmd.Search: ImapSession.on_message_command,
+    cmd.Fetch: ImapSession.on_message_command,
+    cmd.Store: ImapSession.on_message_command,
+    cmd.Copy: ImapSession.on_message_command,
+    cmd.Move: ImapSession.on_message_command,
+}

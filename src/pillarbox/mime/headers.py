@@ -1,0 +1,383 @@
+"""Header fields: splitting, unfolding, RFC 2047 encoded-words and RFC 2045/2183/2231 values.
+
+Everything takes bytes as stored and never raises on malformed input: a value that cannot be
+parsed degrades to a default (RFC 2045 §5.2) or to its raw text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Final
+
+# Bounds on what one header section may cost us; past them the rest is not parsed into fields
+# (the bytes stay in place and are still served by BODY[HEADER]).
+# RFC 5322 §2.1.1 puts no limit on the number of fields; these are our own safety limits.
+MAX_HEADER_FIELDS: Final = 1000
+MAX_HEADER_BYTES: Final = 256 * 1024
+# RFC 2231 §3: parameter continuations are numbered; refuse absurd section numbers.
+MAX_PARAM_SECTIONS: Final = 100
+
+Params = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderField:
+    """One header field as stored: ``start``..``end`` covers its lines including the last EOL."""
+
+    name: bytes  # lower-cased field name, without the colon
+    value: bytes  # raw (folded) value after the colon, without the final line end
+    start: int
+    end: int
+
+
+# A field's first line and its continuation lines (RFC 5322 §2.2.3: folding is CRLF + WSP).
+_FIELD_RE: Final = re.compile(rb"[^\n]*(?:\n[ \t][^\n]*)*(?:\n|\Z)")
+
+
+def split_fields(buf: bytes, start: int, end: int) -> list[HeaderField]:
+    """Split the header section ``buf[start:end]`` into fields (RFC 5322 §2.2).
+
+    A line without a colon is kept as a field with an empty name so that nothing is lost;
+    the blank line that ends the section is not a field.
+    """
+    fields: list[HeaderField] = []
+    limit = min(end, start + MAX_HEADER_BYTES)
+    pos = start
+    while pos < limit and len(fields) < MAX_HEADER_FIELDS:
+        match = _FIELD_RE.match(buf, pos, end)
+        if match is None or match.end() == pos:
+            break
+        line = match.group()
+        if line in (b"\r\n", b"\n"):
+            break
+        colon = line.find(b":")
+        stripped = line.rstrip(b"\r\n")
+        if colon < 0:
+            fields.append(HeaderField(b"", stripped, pos, match.end()))
+        else:
+            name = line[:colon].rstrip(b" \t").lower()
+            fields.append(HeaderField(name, stripped[colon + 1 :], pos, match.end()))
+        pos = match.end()
+    return fields
+
+
+_FOLD_RE: Final = re.compile(rb"\r?\n")
+
+
+def unfold(value: bytes) -> bytes:
+    """RFC 5322 §2.2.3: unfolding removes each CRLF that is followed by WSP."""
+    return _FOLD_RE.sub(b"", value)
+
+
+def first_value(fields: list[HeaderField], name: bytes) -> bytes | None:
+    """The unfolded, stripped value of the first field called ``name`` (lower case)."""
+    for field in fields:
+        if field.name == name:
+            # Leading white space is not part of the value; trailing is kept (as Dovecot does).
+            return unfold(field.value).lstrip(b" \t")
+    return None
+
+
+def first_raw(fields: list[HeaderField], name: bytes) -> bytes | None:
+    """The still-folded value of the first field called ``name``, leading white space removed."""
+    for field in fields:
+        if field.name == name:
+            return field.value.lstrip(b" \t")
+    return None
+
+
+def to_text(raw: bytes) -> str:
+    """Header bytes as text: UTF-8 (RFC 6532 §3.2), else Latin-1 so that no byte is lost."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+# RFC 2047 §2: encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="
+_WORD_RE: Final = re.compile(rb"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+_WS_ONLY_RE: Final = re.compile(rb"[ \t\r\n]*")
+
+
+def _decode_payload(encoding: bytes, text: bytes) -> bytes:
+    if encoding in (b"b", b"B"):
+        try:
+            return base64.b64decode(text + b"=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            return text
+    # RFC 2047 §4.2: "_" is space in the Q encoding.
+    return _qp_bytes(text.replace(b"_", b" "))
+
+
+_QP_ESC_RE: Final = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def _qp_bytes(text: bytes) -> bytes:
+    return _QP_ESC_RE.sub(lambda m: bytes([int(m.group(1), 16)]), text)
+
+
+def _charset_decode(data: bytes, charset: str) -> str:
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        # RFC 2047 §6.2: an unknown charset may be shown as-is; we keep the bytes readable.
+        return data.decode("utf-8", "replace")
+    try:
+        return data.decode(charset)
+    except (UnicodeDecodeError, ValueError):
+        return data.decode(charset, "replace")
+
+
+def decode_words(raw: bytes) -> str:
+    """Decode RFC 2047 encoded-words in an unstructured value into text.
+
+    Whitespace between adjacent encoded-words is dropped (RFC 2047 §6.2); adjacent words in the
+    same charset are joined before decoding so a character split across words survives.
+    """
+    if b"=?" not in raw:
+        return to_text(raw)
+    out: list[str] = []
+    pending = b""
+    pending_charset = ""
+    pos = 0
+    for match in _WORD_RE.finditer(raw):
+        gap = raw[pos : match.start()]
+        charset = match.group(1).decode("ascii", "replace").lower()
+        if pos and _WS_ONLY_RE.fullmatch(gap) and pending_charset:
+            gap = b""
+        if gap or charset != pending_charset:
+            if pending:
+                out.append(_charset_decode(pending, pending_charset))
+            pending = b""
+            out.append(to_text(gap))
+        pending_charset = charset
+        pending += _decode_payload(match.group(2), match.group(3))
+        pos = match.end()
+    if pending:
+        out.append(_charset_decode(pending, pending_charset))
+    out.append(to_text(raw[pos:]))
+    return "".join(out)
+
+
+# --- structured values: tokens, quoted strings and comments (RFC 2045 §5.1, RFC 5322 §3.2) ---
+
+_TSPECIALS: Final = frozenset(b'()<>@,;:\\"/[]?=')
+_TOKEN_RE: Final = re.compile(rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]+')
+_WSP_RE: Final = re.compile(rb"[ \t\r\n]+")
+
+
+def skip_cfws(value: bytes, pos: int) -> int:
+    """Skip folding white space and (nested) comments (RFC 5322 §3.2.2)."""
+    size = len(value)
+    while pos < size:
+        ws = _WSP_RE.match(value, pos)
+        if ws:
+            pos = ws.end()
+            continue
+        if value[pos] != 0x28:  # "("
+            return pos
+        depth = 0
+        while pos < size:
+            char = value[pos]
+            if char == 0x5C:  # backslash quotes the next character
+                pos += 2
+                continue
+            pos += 1
+            if char == 0x28:
+                depth += 1
+            elif char == 0x29:
+                depth -= 1
+                if depth == 0:
+                    break
+    return min(pos, size)
+
+
+def read_quoted(value: bytes, pos: int) -> tuple[bytes, int]:
+    """Read a quoted-string whose opening quote is at ``pos``; tolerate a missing close."""
+    out = bytearray()
+    pos += 1
+    size = len(value)
+    while pos < size:
+        char = value[pos]
+        if char == 0x22:
+            return bytes(out), pos + 1
+        if char == 0x5C and pos + 1 < size:
+            pos += 1
+            char = value[pos]
+        if char not in (0x0D, 0x0A):
+            out.append(char)
+        pos += 1
+    return bytes(out), pos
+
+
+def read_token(value: bytes, pos: int) -> tuple[bytes, int]:
+    match = _TOKEN_RE.match(value, pos)
+    if match is None:
+        return b"", pos
+    return match.group(), match.end()
+
+
+def _read_param_value(value: bytes, pos: int) -> tuple[bytes, int]:
+    if pos < len(value) and value[pos] == 0x22:
+        return read_quoted(value, pos)
+    # Tolerate unquoted values with tspecials (e.g. name=a/b.txt) up to the next ";".
+    end = value.find(b";", pos)
+    end = len(value) if end < 0 else end
+    return value[pos:end].strip(b" \t\r\n"), end
+
+
+def parse_params(value: bytes, pos: int) -> Params:
+    """Parse ``*(";" attribute "=" value)`` (RFC 2045 §5.1), merging RFC 2231 sections."""
+    raw: list[tuple[str, str]] = []
+    size = len(value)
+    while pos < size:
+        semi = value.find(b";", pos)
+        if semi < 0:
+            break
+        pos = skip_cfws(value, semi + 1)
+        name, pos = read_token(value, pos)
+        pos = skip_cfws(value, pos)
+        if not name or pos >= size or value[pos] != 0x3D:  # "="
+            continue
+        pos = skip_cfws(value, pos + 1)
+        data, pos = _read_param_value(value, pos)
+        raw.append((to_text(name), to_text(data)))
+    return merge_continuations(tuple(raw))
+
+
+_SECTION_RE: Final = re.compile(r"^(.+?)\*(\d+)(\*?)$")
+
+
+def merge_continuations(params: Params) -> Params:
+    """RFC 2231 §3: join ``name*0``, ``name*1*``, ... into one parameter.
+
+    The joined parameter is called ``name*`` (still percent-encoded with its charset prefix,
+    RFC 2231 §4) when its first section was extended, else plain ``name``.
+    """
+    if not any("*" in name for name, _ in params):
+        return params
+    sections: dict[str, dict[int, tuple[str, bool]]] = {}
+    order: list[tuple[str, str | None]] = []
+    for name, data in params:
+        match = _SECTION_RE.match(name)
+        if match is None or int(match.group(2)) > MAX_PARAM_SECTIONS:
+            order.append((name, data))
+            continue
+        base = match.group(1)
+        if base.lower() not in sections:
+            sections[base.lower()] = {}
+            order.append((base, None))
+        sections[base.lower()].setdefault(int(match.group(2)), (data, bool(match.group(3))))
+    out: list[tuple[str, str]] = []
+    for name, value in order:
+        if value is not None:
+            out.append((name, value))
+            continue
+        parts = sections[name.lower()]
+        extended = parts.get(0, ("", False))[1]
+        joined = "".join(parts[i][0] for i in sorted(parts))
+        out.append((name + "*" if extended else name, joined))
+    return tuple(out)
+
+
+def param_value(params: Params, name: str) -> str | None:
+    """A parameter's value, decoding the RFC 2231 §4 ``charset'lang'%XX`` form if present."""
+    lname = name.lower()
+    for key, data in params:
+        if key.lower() == lname:
+            return data
+    for key, data in params:
+        if key.lower() == lname + "*":
+            return decode_rfc2231(data)
+    return None
+
+
+def decode_rfc2231(data: str) -> str:
+    """RFC 2231 §4: ``charset'language'percent-encoded``."""
+    pieces = data.split("'", 2)
+    if len(pieces) != 3:
+        return urllib.parse.unquote(data)
+    charset = pieces[0] or "us-ascii"
+    raw = urllib.parse.unquote_to_bytes(pieces[2])
+    return _charset_decode(raw, charset)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentType:
+    """A parsed Content-Type (RFC 2045 §5.1).
+
+    ``maintype``/``subtype`` are lower case for comparisons; ``written`` keeps them as the
+    header spelled them, which is what IMAP BODYSTRUCTURE reports.
+    """
+
+    maintype: str
+    subtype: str
+    params: Params
+    written: tuple[str, str] = ("text", "plain")
+
+
+# RFC 2045 §5.2: the default for a missing or unparsable Content-Type.
+TEXT_PLAIN: Final = ContentType("text", "plain", ())
+# RFC 2046 §5.1.5: in multipart/digest the default is message/rfc822.
+MESSAGE_RFC822: Final = ContentType("message", "rfc822", (), ("message", "rfc822"))
+
+
+def parse_content_type(value: bytes | None, default: ContentType = TEXT_PLAIN) -> ContentType:
+    """Parse a Content-Type value; RFC 2045 §5.2 defaults when it is absent or broken."""
+    if value is None:
+        return default
+    pos = skip_cfws(value, 0)
+    maintype, pos = read_token(value, pos)
+    pos = skip_cfws(value, pos)
+    if not maintype or pos >= len(value) or value[pos] != 0x2F:  # "/"
+        return TEXT_PLAIN
+    pos = skip_cfws(value, pos + 1)
+    subtype, pos = read_token(value, pos)
+    if not subtype:
+        return TEXT_PLAIN
+    params = parse_params(value, pos)
+    main, sub = to_text(maintype), to_text(subtype)
+    return ContentType(main.lower(), sub.lower(), params, (main, sub))
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """A parsed Content-Disposition (RFC 2183 §2)."""
+
+    kind: str
+    params: Params
+
+
+def parse_disposition(value: bytes | None) -> Disposition | None:
+    if value is None:
+        return None
+    pos = skip_cfws(value, 0)
+    kind, pos = read_token(value, pos)
+    if not kind:
+        return None
+    return Disposition(to_text(kind), parse_params(value, pos))
+
+
+def parse_token_value(value: bytes | None) -> str | None:
+    """A single token such as Content-Transfer-Encoding (RFC 2045 §6.1), comments removed."""
+    if value is None:
+        return None
+    token, _ = read_token(value, skip_cfws(value, 0))
+    return to_text(token) if token else None
+
+
+def parse_language(value: bytes | None) -> tuple[str, ...] | None:
+    """Content-Language (RFC 3282 §2): a comma-separated list of language tags."""
+    if value is None:
+        return None
+    tags: list[str] = []
+    for piece in value.split(b","):
+        token, _ = read_token(piece, skip_cfws(piece, 0))
+        if token:
+            tags.append(to_text(token))
+    return tuple(tags) or None

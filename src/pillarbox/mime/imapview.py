@@ -1,0 +1,227 @@
+"""IMAP ENVELOPE, BODY and BODYSTRUCTURE as wire bytes (RFC 3501 §7.4.2, RFC 9051 §7.5.2).
+
+The output is built from the part tree alone (no body bytes needed), so it can be computed at
+delivery time and cached. String formatting follows the IMAP grammar (RFC 3501 §9 ``string``):
+a quoted string when the value is short 7-bit text, a literal otherwise. Display names and
+subjects are written "for humans" as Dovecot does: line breaks and runs of white space become one
+space, which keeps ENVELOPE on one line without changing what a reader sees.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from pillarbox.mime.address import (
+    MISSING_DOMAIN,
+    MISSING_MAILBOX,
+    Address,
+    Group,
+    parse_address_list,
+)
+from pillarbox.mime.headers import Params
+from pillarbox.mime.parts import EnvelopeFields, Part
+
+NIL: Final = b"NIL"
+# Dovecot writes a quoted string with at most this many backslash escapes, else a literal.
+MAX_QUOTED_ESCAPES: Final = 4
+# RFC 2045 §5.2 default charset, written when a text part names none.
+DEFAULT_CHARSET: Final = b'"charset" "us-ascii"'
+# RFC 3501 §7.4.2: a multipart needs at least one body; an empty one is shown as this part.
+EMPTY_BODY: Final = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)'
+EMPTY_BODYSTRUCTURE: Final = (
+    b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)'
+)
+
+# Subtypes of "message" whose BODYSTRUCTURE carries envelope and body (RFC 3501 / RFC 9051).
+MESSAGE_TYPES_REV1: Final = frozenset({"rfc822"})
+MESSAGE_TYPES_REV2: Final = frozenset({"rfc822", "global"})
+
+_NEEDS_LITERAL_RE: Final = re.compile(rb"[\r\n\x80-\xff\x00]")
+_ESCAPE_RE: Final = re.compile(rb'(["\\])')
+
+
+def literal(value: bytes) -> bytes:
+    """RFC 3501 §4.3: ``{n}CRLF`` followed by the octets."""
+    return b"{%d}\r\n%s" % (len(value), value)
+
+
+def astring(value: bytes) -> bytes:
+    """A string (RFC 3501 §4.3): quoted when possible, otherwise a literal."""
+    if _NEEDS_LITERAL_RE.search(value):
+        return literal(value)
+    escapes = value.count(b'"') + value.count(b"\\")
+    if escapes > MAX_QUOTED_ESCAPES:
+        return literal(value)
+    if escapes:
+        value = _ESCAPE_RE.sub(rb"\\\1", value)
+    return b'"' + value + b'"'
+
+
+def nstring(value: bytes | None) -> bytes:
+    """``nstring`` (RFC 3501 §9): NIL or a string."""
+    return NIL if value is None else astring(value)
+
+
+_CRLF_RE: Final = re.compile(rb"[\r\n]")
+
+
+def nstring_nolf(value: bytes | None) -> bytes:
+    """An nstring with CR and LF removed: RFC 5322 §2.2.3 unfolding of a raw field value."""
+    if value is None:
+        return NIL
+    return astring(_CRLF_RE.sub(b"", value))
+
+
+_HUMAN_WS_RE: Final = re.compile(rb"[ \t\r\n]+")
+
+
+def string_for_humans(value: bytes) -> bytes:
+    """A string with white-space runs made one space and the ends trimmed."""
+    clean = _HUMAN_WS_RE.sub(b" ", value.replace(b"\x00", b"\x80")).strip(b" ")
+    plain = not _NEEDS_LITERAL_RE.search(value) and b'"' not in value and b"\\" not in value
+    if clean == value and plain:
+        return b'"' + value + b'"'
+    if not clean:
+        return b'""'
+    return literal(clean)
+
+
+# --- ENVELOPE -------------------------------------------------------------------------------
+
+
+def _address(addr: Address) -> bytes:
+    name = NIL if addr.name is None else string_for_humans(addr.name)
+    # RFC 3501 §7.4.2: a NIL host marks a group, so a missing part gets a placeholder.
+    mailbox = addr.mailbox or MISSING_MAILBOX
+    host = addr.host or MISSING_DOMAIN
+    return b"(%s %s %s %s)" % (name, nstring(addr.route), astring(mailbox), astring(host))
+
+
+def address_list(raw: bytes | None) -> bytes:
+    """An ENVELOPE address list; groups use the RFC 3501 §7.4.2 start/end markers."""
+    if raw is None:
+        return NIL
+    out: list[bytes] = []
+    for item in parse_address_list(raw):
+        if isinstance(item, Group):
+            out.append(b"(NIL NIL %s NIL)" % astring(item.name))
+            out.extend(_address(member) for member in item.members)
+            out.append(b"(NIL NIL NIL NIL)")
+        else:
+            out.append(_address(item))
+    return b"(" + b"".join(out) + b")" if out else NIL
+
+
+def envelope(fields: EnvelopeFields) -> bytes:
+    """RFC 3501 §7.4.2 ENVELOPE, without the surrounding parentheses' keyword.
+
+    Sender and Reply-To default to From when absent (RFC 3501 §7.4.2).
+    """
+    from_ = address_list(fields.from_)
+    sender = address_list(fields.sender) if fields.sender else NIL
+    reply_to = address_list(fields.reply_to) if fields.reply_to else NIL
+    subject = NIL if fields.subject is None else string_for_humans(fields.subject)
+    items = (
+        nstring_nolf(fields.date),
+        subject,
+        from_,
+        from_ if sender == NIL else sender,
+        from_ if reply_to == NIL else reply_to,
+        address_list(fields.to),
+        address_list(fields.cc),
+        address_list(fields.bcc),
+        nstring_nolf(fields.in_reply_to),
+        nstring_nolf(fields.message_id),
+    )
+    return b"(" + b" ".join(items) + b")"
+
+
+def message_envelope(tree: Part) -> bytes:
+    """ENVELOPE of a parsed message (its root part)."""
+    return envelope(tree.envelope or EnvelopeFields())
+
+
+# --- BODY / BODYSTRUCTURE ---------------------------------------------------------------------
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8", "surrogateescape")
+
+
+def _params(params: Params, default_charset: bool) -> bytes:
+    if not params and not default_charset:
+        return NIL
+    items = [astring(_text(name)) + b" " + astring(_text(value)) for name, value in params]
+    if default_charset and not any(name.lower() == "charset" for name, _ in params):
+        items.append(DEFAULT_CHARSET)
+    return b"(" + b" ".join(items) + b")"
+
+
+def _extension_common(part: Part) -> bytes:
+    """body-fld-dsp SP body-fld-lang SP body-fld-loc (RFC 3501 §9 body-ext-1part)."""
+    dsp = part.disposition
+    if dsp is None:
+        disposition = NIL
+    else:
+        disposition = b"(%s %s)" % (astring(_text(dsp.kind)), _params(dsp.params, False))
+    if part.language:
+        language = b"(" + b" ".join(astring(_text(tag)) for tag in part.language) + b")"
+    else:
+        language = NIL
+    return b" ".join((disposition, language, nstring_nolf(part.location)))
+
+
+def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
+    ctype = part.content_type
+    msg_subtypes = MESSAGE_TYPES_REV2 if rev2 else MESSAGE_TYPES_REV1
+    is_text = ctype.maintype == "text"
+    fields = [
+        astring(_text(ctype.written[0])),
+        astring(_text(ctype.written[1])),
+        _params(ctype.params, is_text),
+        nstring_nolf(part.content_id),
+        nstring_nolf(part.description),
+        astring(_text(part.encoding)) if part.encoding else b'"7bit"',
+        b"%d" % part.size,
+    ]
+    if is_text:
+        fields.append(b"%d" % part.lines)  # RFC 3501 §7.4.2: size in text lines
+    elif ctype.maintype == "message" and ctype.subtype in msg_subtypes:
+        # RFC 3501 §7.4.2: message/rfc822 adds the envelope, the body structure and the line
+        # count of the encapsulated message (RFC 9051 §7.5.2: message/global too). When the
+        # body could not be parsed (not 7bit/8bit/binary) an empty message stands in.
+        if part.message is None:
+            fields.append(envelope(EnvelopeFields()))
+            fields.append(EMPTY_BODYSTRUCTURE if extended else EMPTY_BODY)
+        else:
+            fields.append(message_envelope(part.message))
+            fields.append(body_structure(part.message, extended, rev2))
+        fields.append(b"%d" % part.lines)
+    if extended:
+        fields.append(nstring_nolf(part.md5))
+        fields.append(_extension_common(part))
+    return b"(" + b" ".join(fields) + b")"
+
+
+def _multipart(part: Part, extended: bool, rev2: bool) -> bytes:
+    if part.children:
+        inner = b"".join(body_structure(child, extended, rev2) for child in part.children)
+    else:
+        inner = EMPTY_BODYSTRUCTURE if extended else EMPTY_BODY
+    fields = [inner, astring(_text(part.content_type.written[1]))]
+    if extended:
+        fields.append(_params(part.content_type.params, False))
+        fields.append(_extension_common(part))
+    return b"(" + b" ".join(fields) + b")"
+
+
+def body_structure(part: Part, extended: bool = True, rev2: bool = False) -> bytes:
+    """BODYSTRUCTURE (``extended``) or BODY of a part (RFC 3501 §7.4.2).
+
+    ``rev2`` selects IMAP4rev2 (RFC 9051 §7.5.2), where message/global is described like
+    message/rfc822; IMAP4rev1 (RFC 3501) knows only message/rfc822.
+    """
+    if part.is_multipart:
+        return _multipart(part, extended, rev2)
+    return _leaf(part, extended, rev2)

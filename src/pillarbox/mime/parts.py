@@ -1,0 +1,326 @@
+"""One-pass MIME part tree with byte offsets (RFC 2045, RFC 2046, RFC 5322, RFC 6532).
+
+:func:`parse` turns a stored message (CRLF or LF line ends) into a tree of :class:`Part`
+records. Each part keeps the offsets of its header and body, so any IMAP section is a slice of
+the stored bytes. The parser never raises: broken boundaries, missing headers and garbage still
+give a tree. Work is bounded by :data:`MAX_DEPTH` and :data:`MAX_PARTS`; past them the rest of
+the bytes stays inside the enclosing part as opaque body text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from pillarbox.mime.headers import (
+    MAX_HEADER_BYTES,
+    MESSAGE_RFC822,
+    TEXT_PLAIN,
+    ContentType,
+    Disposition,
+    HeaderField,
+    parse_content_type,
+    parse_disposition,
+    parse_language,
+    parse_token_value,
+    split_fields,
+    unfold,
+)
+
+# Our own bounds (RFC 2046 sets none): nesting of multipart/message parts and parts per message.
+MAX_DEPTH: Final = 50
+MAX_PARTS: Final = 5000
+# RFC 2045 §6.4: only these encodings may wrap a message/* or multipart/* body; with any other
+# the encapsulated message is opaque and not parsed.
+IDENTITY_ENCODINGS: Final = frozenset({"7bit", "8bit", "binary"})
+# RFC 2046 §5.2.1 and RFC 6532 §3.7: body parts that contain a whole message.
+MESSAGE_SUBTYPES: Final = frozenset({"rfc822", "global"})
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeFields:
+    """Raw unfolded values of the header fields IMAP ENVELOPE reports (RFC 3501 §7.4.2)."""
+
+    date: bytes | None = None
+    subject: bytes | None = None
+    from_: bytes | None = None
+    sender: bytes | None = None
+    reply_to: bytes | None = None
+    to: bytes | None = None
+    cc: bytes | None = None
+    bcc: bytes | None = None
+    in_reply_to: bytes | None = None
+    message_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One MIME entity: its header is ``header_start..body_start`` (including the blank line
+    that ends it, when present) and its body ``body_start..body_end``."""
+
+    header_start: int
+    body_start: int
+    body_end: int
+    content_type: ContentType = TEXT_PLAIN
+    encoding: str | None = None
+    content_id: bytes | None = None
+    description: bytes | None = None
+    md5: bytes | None = None
+    disposition: Disposition | None = None
+    language: tuple[str, ...] | None = None
+    location: bytes | None = None
+    lines: int = 0
+    children: tuple[Part, ...] = ()
+    message: Part | None = None
+    envelope: EnvelopeFields | None = None
+
+    @property
+    def size(self) -> int:
+        return self.body_end - self.body_start
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.content_type.maintype == "multipart"
+
+    @property
+    def is_message(self) -> bool:
+        """True for message/rfc822 and message/global (whose body is a message)."""
+        return self.content_type.maintype == "message" and (
+            self.content_type.subtype in MESSAGE_SUBTYPES
+        )
+
+
+# RFC 5322 §2.1: the header section ends at the first empty line.
+_BLANK_LINE_RE: Final = re.compile(rb"\n\r?\n")
+
+_ENVELOPE_NAMES: Final = (
+    b"date",
+    b"subject",
+    b"from",
+    b"sender",
+    b"reply-to",
+    b"to",
+    b"cc",
+    b"bcc",
+    b"in-reply-to",
+    b"message-id",
+)
+
+
+def _header_end(buf: bytes, start: int, end: int) -> int:
+    """Offset just past the blank line that ends the header at ``start`` (or ``end``)."""
+    if buf.startswith(b"\r\n", start) and start + 2 <= end:
+        return start + 2
+    if buf.startswith(b"\n", start) and start < end:
+        return start + 1
+    match = _BLANK_LINE_RE.search(buf, start, end)
+    return match.end() if match else end
+
+
+def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:
+    """The raw (still folded) values ENVELOPE needs, from the first field of each name."""
+    values = []
+    for name in _ENVELOPE_NAMES:
+        field = first.get(name)
+        values.append(None if field is None else field.value.lstrip(b" \t"))
+    return EnvelopeFields(*values)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stop_pattern(bounds: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """A regex for a delimiter line of any of ``bounds``.
+
+    Longest boundary first, the innermost first among equals (as Dovecot does): a line
+    "--abc123" closes "abc123" even when an inner "abc" is active.
+    """
+    order = sorted(range(len(bounds)), key=lambda i: (-len(bounds[i]), -i))
+    alternatives = b"|".join(re.escape(bounds[i]) for i in order)
+    return re.compile(rb"\n--(" + alternatives + rb")")
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    """A delimiter line found while scanning: which boundary, where the part before it ends."""
+
+    part_end: int  # the CRLF before the delimiter belongs to it (RFC 2046 §5.1.1)
+    index: int  # position of the boundary in the active list (0 = outermost)
+    close: bool
+    line_end: int  # offset just past the delimiter line
+
+
+class _TreeBuilder:
+    """Holds the buffer, the active boundaries and the part budget while building one tree.
+
+    Parts end at the next line that starts with ``--`` and an active boundary. RFC 2046 §5.1.1
+    asks for a prefix comparison ("it is sufficient that the boundary appear in its entirety
+    following the CRLF"); the innermost boundary is tried first, so nested boundaries that are
+    prefixes of each other still nest correctly.
+    """
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.parts = 0
+
+    def find_stop(self, pos: int, end: int, bounds: tuple[bytes, ...]) -> _Stop | None:
+        """The first delimiter line of any boundary in ``bounds`` after ``pos`` (a line start
+        or the LF before one)."""
+        if not bounds:
+            return None
+        pattern = _stop_pattern(bounds)
+        buf = self.buf
+        match = pattern.search(buf, max(pos, 0), end)
+        if match is None:
+            return None
+        at = match.start()
+        index = len(bounds) - 1 - bounds[::-1].index(match.group(1))  # innermost of equals
+        close = buf.startswith(b"--", match.end()) and match.end() + 2 <= end
+        eol = buf.find(b"\n", match.end(), end)
+        part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
+        return _Stop(max(part_end, pos + 1), index, close, end if eol < 0 else eol + 1)
+
+    def header_end(
+        self, start: int, end: int, bounds: tuple[bytes, ...]
+    ) -> tuple[int, _Stop | None]:
+        """Where the header at ``start`` ends, and the delimiter that cut it short if any.
+
+        The blank line is looked for within :data:`MAX_HEADER_BYTES`; a header without one runs
+        up to the next delimiter (a part with only a header and an empty body).
+        """
+        window = min(end, start + MAX_HEADER_BYTES)
+        body_start = _header_end(self.buf, start, window)
+        if body_start == window and window < end:
+            stop = self.find_stop(start - 1, end, bounds)
+            return (stop.part_end if stop else end), stop
+        stop = self.find_stop(start - 1, body_start, bounds)
+        if stop is not None:
+            return stop.part_end, stop
+        return body_start, None
+
+    def entity(
+        self,
+        start: int,
+        end: int,
+        *,
+        depth: int,
+        default: ContentType,
+        bounds: tuple[bytes, ...],
+        root: bool,
+    ) -> tuple[Part, _Stop | None]:
+        """Parse the entity at ``start``; return it and the delimiter that ended it."""
+        buf = self.buf
+        self.parts += 1
+        body_start, stop = self.header_end(start, end, bounds)
+        fields = split_fields(buf, start, body_start)
+        first: dict[bytes, HeaderField] = {}
+        for field in fields:
+            first.setdefault(field.name, field)
+
+        def value(name: bytes) -> bytes | None:
+            field = first.get(name)
+            return None if field is None else unfold(field.value).lstrip(b" \t")
+
+        ctype = parse_content_type(value(b"content-type"), default)
+        encoding = parse_token_value(value(b"content-transfer-encoding"))
+        children: tuple[Part, ...] = ()
+        message: Part | None = None
+        nested = depth < MAX_DEPTH and self.parts < MAX_PARTS and stop is None
+        if nested and ctype.maintype == "multipart":
+            children, body_end, stop = self.multipart(ctype, body_start, end, depth + 1, bounds)
+        elif nested and _is_encapsulated(ctype, encoding):
+            message, stop = self.entity(
+                body_start, end, depth=depth + 1, default=TEXT_PLAIN, bounds=bounds, root=True
+            )
+            body_end = stop.part_end if stop else end
+        else:
+            if stop is None:
+                stop = self.find_stop(body_start - 1, end, bounds)
+            body_end = stop.part_end if stop else end
+        part = Part(
+            header_start=start,
+            body_start=body_start,
+            body_end=body_end,
+            content_type=ctype,
+            encoding=encoding,
+            content_id=value(b"content-id"),
+            description=value(b"content-description"),
+            md5=value(b"content-md5"),
+            disposition=parse_disposition(value(b"content-disposition")),
+            language=parse_language(value(b"content-language")),
+            location=value(b"content-location"),
+            lines=buf.count(b"\n", body_start, body_end),
+            children=children,
+            message=message,
+            envelope=envelope_fields(first) if root else None,
+        )
+        return part, stop
+
+    def multipart(
+        self, ctype: ContentType, start: int, end: int, depth: int, outer: tuple[bytes, ...]
+    ) -> tuple[tuple[Part, ...], int, _Stop | None]:
+        """Parse the body parts of a multipart (RFC 2046 §5.1.1).
+
+        Returns the children, where this multipart's body ends, and the outer delimiter that
+        ended it (None at the end of the data).
+        """
+        boundary = _boundary(ctype)
+        if boundary is None:
+            stop = self.find_stop(start - 1, end, outer)
+            return (), stop.part_end if stop else end, stop
+        bounds = (*outer, boundary)
+        own = len(outer)
+        default = MESSAGE_RFC822 if ctype.subtype == "digest" else TEXT_PLAIN
+        children: list[Part] = []
+        stop = self.find_stop(start - 1, end, bounds)  # the preamble ends here
+        while stop is not None and stop.index == own and not stop.close:
+            if self.parts >= MAX_PARTS:
+                stop = self.find_stop(stop.line_end - 1, end, outer)
+                break
+            child, stop = self.entity(
+                stop.line_end, end, depth=depth, default=default, bounds=bounds, root=False
+            )
+            children.append(child)
+        if stop is not None and stop.index == own:  # close-delimiter: the epilogue follows
+            stop = self.find_stop(stop.line_end - 1, end, outer)
+        return tuple(children), stop.part_end if stop else end, stop
+
+
+def _is_encapsulated(ctype: ContentType, encoding: str | None) -> bool:
+    """message/rfc822 or message/global whose body is a message we may parse (RFC 2045 §6.4)."""
+    if ctype.maintype != "message" or ctype.subtype not in MESSAGE_SUBTYPES:
+        return False
+    return (encoding or "7bit").lower() in IDENTITY_ENCODINGS
+
+
+def _boundary(ctype: ContentType) -> bytes | None:
+    for name, value in ctype.params:
+        if name.lower() == "boundary" and value:
+            return value.encode("utf-8", "surrogateescape")
+    return None
+
+
+def parse(buf: bytes) -> Part:
+    """Parse a whole message into its part tree. Never raises."""
+    part, _ = _TreeBuilder(buf).entity(
+        0, len(buf), depth=0, default=TEXT_PLAIN, bounds=(), root=True
+    )
+    return part
+
+
+_BARE_LF_RE: Final = re.compile(rb"(?<!\r)\n")
+
+
+def normalize_line_ends(data: bytes) -> bytes:
+    """Turn bare LF into CRLF (RFC 5322 §2.3), as messages are stored; CRLF stays as is."""
+    return _BARE_LF_RE.sub(b"\r\n", data) if b"\n" in data else data
+
+
+def walk(part: Part) -> list[Part]:
+    """All parts in depth-first order, the given one first."""
+    out = [part]
+    for child in part.children:
+        out.extend(walk(child))
+    if part.message is not None:
+        out.extend(walk(part.message))
+    return out

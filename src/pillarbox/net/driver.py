@@ -1,0 +1,109 @@
+"""The one loop that feeds a sans-IO engine from a stream and writes its replies.
+
+Every protocol (SMTP, POP3) runs through `drive`: the engine turns bytes into events, the
+session turns events into replies (using the store), the engine turns replies into bytes.
+Replies are written when the engine needs more input, so pipelined commands get their
+replies in one write, in order (RFC 2920 §3.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pillarbox.net.stream import Stream, StreamClosed
+
+
+class Engine(Protocol):
+    @property
+    def closed(self) -> bool: ...
+    def receive_data(self, data: bytes) -> None: ...
+    def next_event(self) -> Any: ...
+    def send(self, reply: Any) -> bytes: ...
+
+
+class Session(Protocol):
+    """What a protocol session offers the driver."""
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the client's next bytes in the current state."""
+
+    @property
+    def tls_requested(self) -> bool:
+        """True after the session accepted STARTTLS/STLS: upgrade before reading on."""
+
+    @property
+    def busy(self) -> bool:
+        """True inside a transaction that a graceful shutdown lets finish."""
+
+    async def greet(self) -> Sequence[Any]: ...
+    async def handle(self, event: Any) -> Sequence[Any]: ...
+    def tls_started(self, stream: Stream) -> None: ...
+    def timeout_reply(self) -> Any: ...
+    def shutdown_reply(self) -> Any: ...
+    async def close(self) -> None: ...
+
+
+async def drive(
+    stream: Stream,
+    engine: Engine,
+    session: Session,
+    need_data: object,
+    shutdown: asyncio.Event,
+    tls_context: ssl.SSLContext | None,
+) -> None:
+    """Run one connection to its end; never raises for anything the peer does."""
+    pending: list[bytes] = [engine.send(reply) for reply in await session.greet()]
+    try:
+        while not engine.closed:
+            event = engine.next_event()
+            if event is not need_data:
+                pending.extend(engine.send(reply) for reply in await session.handle(event))
+                continue
+            if pending:
+                await stream.send_all(b"".join(pending))
+                pending.clear()
+            if engine.closed:
+                break
+            if session.tls_requested and tls_context is not None:
+                await stream.start_tls(tls_context)
+                session.tls_started(stream)
+                continue
+            data = await _receive(stream, session, shutdown)
+            if data is None:
+                reply = session.shutdown_reply() if shutdown.is_set() else session.timeout_reply()
+                await stream.send_all(engine.send(reply))
+                break
+            engine.receive_data(data)
+        if pending:
+            await stream.send_all(b"".join(pending))
+    except (StreamClosed, ConnectionError, ssl.SSLError, TimeoutError):
+        pass  # the peer went away or the TLS handshake failed: nothing to tell it
+    finally:
+        stream.close()
+        await session.close()
+
+
+async def _receive(stream: Stream, session: Session, shutdown: asyncio.Event) -> bytes | None:
+    """The next bytes; None on timeout, or on shutdown while no transaction is open."""
+    if shutdown.is_set() and not session.busy:
+        return None
+    receive = asyncio.ensure_future(stream.receive_some())
+    if session.busy:
+        waiters: set[asyncio.Future[Any]] = {receive}
+    else:
+        waiters = {receive, asyncio.ensure_future(shutdown.wait())}
+    try:
+        done, _ = await asyncio.wait(
+            waiters, timeout=session.timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.cancel()
+    if receive in done:
+        return receive.result()
+    return None

@@ -1,0 +1,250 @@
+"""Bodies, mailbox entries, UIDs, MODSEQs and flags: the SQL of the message paths.
+
+UIDs (RFC 3501 §2.3.1.1) come from the mailbox's UIDNEXT, which only grows, so a UID is
+never reused; every append, flag change and expunge raises the mailbox's HIGHESTMODSEQ and
+stamps the entries it touched (RFC 7162 §3.1.1). `deliver` is the hot path: one INSERT
+of the body, then per local target one UPDATE ... RETURNING and one INSERT.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from pillarbox.store.api import (
+    AccountId,
+    Change,
+    Delivery,
+    DeliveryResult,
+    LocalTarget,
+    MailboxEntry,
+    MailboxId,
+    MessageId,
+    ModSeq,
+    NotFound,
+    QueueId,
+    QuotaExceeded,
+    Uid,
+)
+from pillarbox.store.sqlite import queue, rows
+from pillarbox.store.sqlite.accounts import get_mailbox_by_id
+from pillarbox.store.sqlite.writer import Txn
+
+_QUOTA_SQL = (
+    "SELECT quota, CASE WHEN quota > 0 THEN "
+    "(SELECT COALESCE(SUM(size), 0) FROM mailbox WHERE account_id = account.id) "
+    "ELSE 0 END FROM account WHERE id = ?"
+)
+_TAKE_UID_SQL = (
+    "UPDATE mailbox SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
+    "WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1, highestmodseq"
+)
+
+_SELECT_ENTRIES = (
+    f"{rows.SELECT_ENTRY} WHERE mailbox_id = ? "  # noqa: S608
+    "AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid"
+)
+
+
+def _uid_list(uids: Iterable[int]) -> str:
+    """A JSON array for `uid IN (SELECT value FROM json_each(?))`: one statement, any size."""
+    return json.dumps([int(uid) for uid in uids])
+
+
+def check_quota(conn: sqlite3.Connection, needs: Counter[AccountId]) -> None:
+    """Raise QuotaExceeded if any account would go over its quota (0 = unlimited)."""
+    for account_id, need in needs.items():
+        row = conn.execute(_QUOTA_SQL, (account_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no account {account_id}")
+        quota, used = row
+        if quota > 0 and used + need > quota:
+            raise QuotaExceeded(f"account {account_id}: {used} + {need} > {quota} octets")
+
+
+def _add_entry(
+    txn: Txn, target: LocalTarget, message_id: MessageId, size: int, when: dt.datetime
+) -> MailboxEntry:
+    found = rows.returning(
+        txn.conn.execute(_TAKE_UID_SQL, (target.account_id, rows.mailbox_name(target.mailbox)))
+    )
+    if not found:
+        raise NotFound(f"no mailbox {target.mailbox} for account {target.account_id}")
+    mailbox_id, uid, modseq = found[0]
+    entry = MailboxEntry(
+        MailboxId(mailbox_id), Uid(uid), message_id, ModSeq(modseq), target.flags, when, size
+    )
+    txn.conn.execute(rows.INSERT_ENTRY, rows.entry_params(entry))
+    txn.changes.append((target.account_id, Change(entry.mailbox_id, entry.modseq)))
+    return entry
+
+
+def deliver(txn: Txn, delivery: Delivery) -> DeliveryResult:
+    if not delivery.local and not delivery.remote:
+        raise ValueError("a delivery needs a local target or a remote recipient")
+    size = len(delivery.body)
+    needs: Counter[AccountId] = Counter()
+    for target in delivery.local:
+        needs[target.account_id] += size
+    check_quota(txn.conn, needs)
+    cursor = txn.conn.execute(
+        "INSERT INTO message (body, size, parsed) VALUES (?, ?, ?)",
+        (delivery.body, size, delivery.parsed),
+    )
+    message_id = MessageId(cursor.lastrowid or 0)
+    entries = tuple(
+        _add_entry(txn, target, message_id, size, delivery.received_at) for target in delivery.local
+    )
+    queued: tuple[QueueId, ...] = tuple(
+        queue.add(txn.conn, message_id, delivery.envelope, recipient, delivery.received_at)
+        for recipient in delivery.remote
+    )
+    return DeliveryResult(message_id, entries, queued)
+
+
+def list_entries(conn: sqlite3.Connection, mailbox_id: MailboxId) -> list[MailboxEntry]:
+    cursor = conn.execute(
+        rows.SELECT_ENTRY + "WHERE mailbox_id = ? ORDER BY uid",
+        (mailbox_id,),
+    )
+    found = [rows.entry(row) for row in cursor]
+    if not found:
+        get_mailbox_by_id(conn, mailbox_id)  # NotFound for a missing mailbox
+    return found
+
+
+def _entries(
+    conn: sqlite3.Connection, mailbox_id: MailboxId, uids: Iterable[int]
+) -> list[MailboxEntry]:
+    cursor = conn.execute(
+        _SELECT_ENTRIES,
+        (mailbox_id, _uid_list(uids)),
+    )
+    return [rows.entry(row) for row in cursor]
+
+
+def get_body(conn: sqlite3.Connection, message_id: MessageId) -> bytes:
+    row = conn.execute("SELECT body FROM message WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    return bytes(row[0])
+
+
+def get_message_cache(conn: sqlite3.Connection, message_id: MessageId) -> bytes | None:
+    row = conn.execute("SELECT parsed FROM message WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    return None if row[0] is None else bytes(row[0])
+
+
+def set_message_cache(txn: Txn, message_id: MessageId, parsed: bytes | None) -> None:
+    cursor = txn.conn.execute("UPDATE message SET parsed = ? WHERE id = ?", (parsed, message_id))
+    if cursor.rowcount == 0:
+        raise NotFound(f"no message {message_id}")
+
+
+def _bump_modseq(txn: Txn, mailbox_id: MailboxId) -> ModSeq:
+    """RFC 7162 §3.1.1: one new MODSEQ for one command's changes; announced after commit."""
+    found = rows.returning(
+        txn.conn.execute(
+            "UPDATE mailbox SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+            "RETURNING highestmodseq, account_id",
+            (mailbox_id,),
+        )
+    )
+    if not found:
+        raise NotFound(f"no mailbox {mailbox_id}")
+    modseq, account_id = ModSeq(found[0][0]), AccountId(found[0][1])
+    txn.changes.append((account_id, Change(mailbox_id, modseq)))
+    return modseq
+
+
+def expunge(txn: Txn, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[Uid]:
+    removed = sorted(
+        Uid(row[0])
+        for row in rows.returning(
+            txn.conn.execute(
+                "DELETE FROM entry WHERE mailbox_id = ? "
+                "AND uid IN (SELECT value FROM json_each(?)) RETURNING uid",
+                (mailbox_id, _uid_list(uids)),
+            )
+        )
+    )
+    if not removed:
+        get_mailbox_by_id(txn.conn, mailbox_id)
+        return []
+    modseq = _bump_modseq(txn, mailbox_id)
+    # RFC 7162 §3.2.5.1: remembered for QRESYNC's VANISHED (EARLIER).
+    txn.conn.executemany(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+        [(mailbox_id, uid, modseq) for uid in removed],
+    )
+    return removed
+
+
+def list_expunged(
+    conn: sqlite3.Connection, mailbox_id: MailboxId, since: ModSeq
+) -> list[tuple[Uid, ModSeq]]:
+    cursor = conn.execute(
+        "SELECT uid, modseq FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+        (mailbox_id, since),
+    )
+    return [(Uid(row[0]), ModSeq(row[1])) for row in cursor]
+
+
+def store_flags(
+    txn: Txn,
+    mailbox_id: MailboxId,
+    uids: Sequence[Uid],
+    add: frozenset[str],
+    remove: frozenset[str],
+) -> list[MailboxEntry]:
+    changed: list[tuple[Uid, frozenset[str]]] = []
+    for entry in _entries(txn.conn, mailbox_id, uids):
+        flags = (entry.flags | add) - remove
+        if flags != entry.flags:
+            changed.append((entry.uid, flags))
+    if not changed:
+        get_mailbox_by_id(txn.conn, mailbox_id)
+        return []
+    modseq = _bump_modseq(txn, mailbox_id)
+    txn.conn.executemany(
+        "UPDATE entry SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+        [(rows.flags_text(flags), modseq, mailbox_id, uid) for uid, flags in changed],
+    )
+    return _entries(txn.conn, mailbox_id, (uid for uid, _ in changed))
+
+
+def copy_entries(
+    txn: Txn, mailbox_id: MailboxId, uids: Sequence[Uid], target_id: MailboxId, move: bool
+) -> list[tuple[Uid, MailboxEntry]]:
+    """RFC 3501 §6.4.7 / RFC 6851: flags and INTERNALDATE go with the copy."""
+    conn = txn.conn
+    sources = _entries(conn, mailbox_id, uids)
+    source_box = get_mailbox_by_id(conn, mailbox_id)
+    target = get_mailbox_by_id(conn, target_id)
+    if not sources:
+        return []
+    if not (move and source_box.account_id == target.account_id):
+        check_quota(conn, Counter({target.account_id: sum(e.size for e in sources)}))
+    taken = rows.returning(
+        conn.execute(
+            "UPDATE mailbox SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1 "
+            "WHERE id = ? RETURNING uidnext - ?, highestmodseq",
+            (len(sources), target_id, len(sources)),
+        )
+    )
+    first_uid, modseq = taken[0]
+    copies = [
+        replace(e, mailbox_id=target_id, uid=Uid(first_uid + i), modseq=ModSeq(modseq))
+        for i, e in enumerate(sources)
+    ]
+    conn.executemany(rows.INSERT_ENTRY, [rows.entry_params(c) for c in copies])
+    txn.changes.append((target.account_id, Change(target_id, ModSeq(modseq))))
+    if move:
+        expunge(txn, mailbox_id, [e.uid for e in sources])
+    return [(source.uid, copy) for source, copy in zip(sources, copies, strict=True)]

@@ -1,0 +1,152 @@
+"""The SQLite schema and its migrations, versioned by PRAGMA user_version.
+
+Each migration is a tuple of single statements (triggers contain ';', so no script
+splitting); `migrate` applies the missing ones in one IMMEDIATE transaction, so two
+processes that open a new file at once cannot both create it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from pillarbox.store.api import StoreUnavailable
+
+# Version 1: the data model of DESIGN.md. Message bodies are stored once and reference
+# counted by triggers: every mailbox entry and queue row holds one reference, and the
+# body row is deleted when the last one goes. Mailbox counters (messages, size) are kept
+# by the same triggers so that STATUS and the quota check never scan entries.
+SCHEMA_V1: Final[tuple[str, ...]] = (
+    """CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE domain (
+        name TEXT PRIMARY KEY COLLATE NOCASE
+    ) WITHOUT ROWID""",
+    """CREATE TABLE account (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        domain TEXT NOT NULL REFERENCES domain(name),
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        quota INTEGER NOT NULL,
+        apop_secret TEXT
+    )""",
+    "CREATE INDEX account_domain ON account(domain)",
+    """CREATE TABLE alias (
+        address TEXT PRIMARY KEY COLLATE NOCASE,
+        targets TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE mailbox (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uidnext INTEGER NOT NULL,
+        highestmodseq INTEGER NOT NULL,
+        special_use TEXT,
+        subscribed INTEGER NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 0,
+        size INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (account_id, name)
+    )""",
+    """CREATE TABLE message (
+        id INTEGER PRIMARY KEY,
+        body BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        refs INTEGER NOT NULL DEFAULT 0,
+        parsed BLOB
+    )""",
+    """CREATE TABLE entry (
+        mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+        uid INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        flags TEXT NOT NULL,
+        internaldate REAL NOT NULL,
+        tzoffset INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE expunged (
+        mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE queue (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        ret TEXT,
+        envid TEXT,
+        body_type TEXT NOT NULL,
+        smtputf8 INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        notify TEXT NOT NULL,
+        orcpt TEXT,
+        created REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt REAL NOT NULL,
+        last_result TEXT NOT NULL DEFAULT '',
+        held INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until REAL
+    )""",
+    "CREATE INDEX queue_due ON queue(next_attempt)",
+    """CREATE TRIGGER entry_added AFTER INSERT ON entry BEGIN
+        UPDATE message SET refs = refs + 1 WHERE id = NEW.message_id;
+        UPDATE mailbox SET messages = messages + 1, size = size + NEW.size
+            WHERE id = NEW.mailbox_id;
+    END""",
+    """CREATE TRIGGER entry_removed AFTER DELETE ON entry BEGIN
+        UPDATE mailbox SET messages = messages - 1, size = size - OLD.size
+            WHERE id = OLD.mailbox_id;
+        UPDATE message SET refs = refs - 1 WHERE id = OLD.message_id;
+    END""",
+    """CREATE TRIGGER queue_added AFTER INSERT ON queue BEGIN
+        UPDATE message SET refs = refs + 1 WHERE id = NEW.message_id;
+    END""",
+    """CREATE TRIGGER queue_removed AFTER DELETE ON queue BEGIN
+        UPDATE message SET refs = refs - 1 WHERE id = OLD.message_id;
+    END""",
+    """CREATE TRIGGER message_unreferenced AFTER UPDATE OF refs ON message
+        WHEN NEW.refs <= 0 BEGIN
+        DELETE FROM message WHERE id = NEW.id;
+    END""",
+)
+
+# Index i holds the statements that take the schema from version i to version i + 1.
+MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1]
+
+
+def latest_version() -> int:
+    return len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the latest version; returns the version found before."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(conn)
+        if found > latest_version():
+            raise StoreUnavailable(
+                f"database schema version {found} is newer than this program's ({latest_version()})"
+            )
+        for version in range(found, latest_version()):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+        if found != latest_version():
+            # PRAGMA takes no parameters; the value is our own integer.
+            conn.execute(f"PRAGMA user_version = {latest_version():d}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found

@@ -1,0 +1,379 @@
+"""SqliteStore: the embedded backend of `pillarbox.store.api.Store`.
+
+One writer thread owns the write connection and commits batches of jobs (group commit,
+see writer.py); queries run on a small pool of reader threads with their own connections
+(WAL lets them read while the writer writes). Nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from pillarbox.store.api import (
+    Account,
+    AccountId,
+    Alias,
+    Delivery,
+    DeliveryResult,
+    Domain,
+    Envelope,
+    LocalTarget,
+    Mailbox,
+    MailboxChanges,
+    MailboxEntry,
+    MailboxId,
+    MailboxSnapshot,
+    MessageId,
+    ModSeq,
+    QueueEntry,
+    QueueId,
+    Store,
+    StoreUnavailable,
+    Uid,
+)
+from pillarbox.store.feed import ChangeHub, QueueFeed
+from pillarbox.store.sqlite import accounts, messages, queue, schema, selection
+from pillarbox.store.sqlite.writer import Txn, Writer, WriterStats, translate
+
+T = TypeVar("T")
+
+# Reader threads: queries are short, so a few cover many sessions; SQLite releases the
+# GIL while it works, so they run beside the writer.
+READER_THREADS: Final = 4
+# How long a connection waits for another process's write lock (the CLI beside `serve`).
+BUSY_TIMEOUT_MS: Final = 10_000
+# Prepared statements kept per connection: every statement of the store fits.
+STATEMENT_CACHE: Final = 256
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (we issue BEGIN/COMMIT) with the store's pragmas."""
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=STATEMENT_CACHE,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # With journal_mode=WAL, synchronous=FULL syncs the WAL at every COMMIT: a commit
+    # that returned is on disk (sqlite.org/pragma.html#pragma_synchronous).
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+class SqliteStore:
+    """The SQLite backend. `await open()` before use, `await close()` after."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.stats = WriterStats()
+        self._hub = ChangeHub()
+        self._writer: Writer | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            conn = await asyncio.to_thread(self._open_writer)
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        self._write_conn = conn
+        self._writer = Writer(conn, self._hub.publish, self.stats)
+        self._writer.start()
+        self._readers = ThreadPoolExecutor(READER_THREADS, "pillarbox-store-reader")
+
+    def _open_writer(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(self.path)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            schema.migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        if self._readers is not None:
+            readers, self._readers = self._readers, None
+            await asyncio.to_thread(readers.shutdown)
+        with self._reader_lock:
+            conns, self._reader_conns = self._reader_conns, []
+        for conn in conns:
+            conn.close()
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
+
+    async def __aenter__(self) -> SqliteStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    async def _write(self, job: Callable[[Txn], T]) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        return await self._writer.submit(job)
+
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreUnavailable("the store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, query)
+
+    def _run_read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        try:
+            if conn is None:
+                conn = connect(self.path)
+                conn.execute("PRAGMA query_only = ON")
+                self._local.conn = conn
+                with self._reader_lock:
+                    self._reader_conns.append(conn)
+            return query(conn)
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    # -- domains -------------------------------------------------------------------------
+
+    async def add_domain(self, name: str) -> Domain:
+        return await self._write(lambda txn: accounts.add_domain(txn, name))
+
+    async def remove_domain(self, name: str) -> None:
+        await self._write(lambda txn: accounts.remove_domain(txn, name))
+
+    async def list_domains(self) -> list[Domain]:
+        return await self._read(accounts.list_domains)
+
+    async def is_local_domain(self, name: str) -> bool:
+        return await self._read(lambda conn: accounts.is_local_domain(conn, name))
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def add_account(
+        self, address: str, password_hash: str, name: str = "", quota: int = 0
+    ) -> Account:
+        return await self._write(
+            lambda txn: accounts.add_account(txn, address, password_hash, name, quota)
+        )
+
+    async def get_account(self, address: str) -> Account:
+        return await self._read(lambda conn: accounts.get_account(conn, address))
+
+    async def get_account_by_id(self, account_id: AccountId) -> Account:
+        return await self._read(lambda conn: accounts.get_account_by_id(conn, account_id))
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        return await self._read(lambda conn: accounts.list_accounts(conn, domain))
+
+    async def set_password(self, address: str, password_hash: str) -> None:
+        await self._write(
+            lambda txn: accounts.update_account(txn, address, "password_hash", password_hash)
+        )
+
+    async def set_apop_secret(self, address: str, secret: str | None) -> None:
+        await self._write(lambda txn: accounts.update_account(txn, address, "apop_secret", secret))
+
+    async def set_account_name(self, address: str, name: str) -> None:
+        await self._write(lambda txn: accounts.update_account(txn, address, "name", name))
+
+    async def set_quota(self, address: str, quota: int) -> None:
+        await self._write(lambda txn: accounts.update_account(txn, address, "quota", quota))
+
+    async def remove_account(self, address: str) -> None:
+        await self._write(lambda txn: accounts.remove_account(txn, address))
+
+    # -- aliases -------------------------------------------------------------------------
+
+    async def add_alias(self, address: str, targets: Sequence[str]) -> Alias:
+        return await self._write(lambda txn: accounts.add_alias(txn, address, targets))
+
+    async def get_alias(self, address: str) -> Alias:
+        return await self._read(lambda conn: accounts.get_alias(conn, address))
+
+    async def remove_alias(self, address: str) -> None:
+        await self._write(lambda txn: accounts.remove_alias(txn, address))
+
+    async def list_aliases(self) -> list[Alias]:
+        return await self._read(accounts.list_aliases)
+
+    # -- mailboxes -----------------------------------------------------------------------
+
+    async def create_mailbox(
+        self,
+        account_id: AccountId,
+        name: str,
+        special_use: str | None = None,
+        subscribed: bool = False,
+    ) -> Mailbox:
+        return await self._write(
+            lambda txn: accounts.create_mailbox(txn, account_id, name, special_use, subscribed)
+        )
+
+    async def get_mailbox(self, account_id: AccountId, name: str) -> Mailbox:
+        return await self._read(lambda conn: accounts.get_mailbox(conn, account_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: MailboxId) -> Mailbox:
+        return await self._read(lambda conn: accounts.get_mailbox_by_id(conn, mailbox_id))
+
+    async def list_mailboxes(self, account_id: AccountId) -> list[Mailbox]:
+        return await self._read(lambda conn: accounts.list_mailboxes(conn, account_id))
+
+    async def rename_mailbox(self, mailbox_id: MailboxId, new_name: str) -> Mailbox:
+        return await self._write(lambda txn: accounts.rename_mailbox(txn, mailbox_id, new_name))
+
+    async def delete_mailbox(self, mailbox_id: MailboxId) -> None:
+        await self._write(lambda txn: accounts.delete_mailbox(txn, mailbox_id))
+
+    async def set_subscribed(self, mailbox_id: MailboxId, subscribed: bool) -> None:
+        await self._write(lambda txn: accounts.set_subscribed(txn, mailbox_id, subscribed))
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        return await self._write(lambda txn: messages.deliver(txn, delivery))
+
+    async def append(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        body: bytes,
+        flags: frozenset[str] = frozenset(),
+        internaldate: dt.datetime | None = None,
+        *,
+        parsed: bytes | None = None,
+    ) -> MailboxEntry:
+        delivery = Delivery(
+            body=body,
+            envelope=Envelope(sender=""),
+            local=(LocalTarget(account_id, mailbox, flags),),
+            received_at=internaldate or dt.datetime.now(dt.UTC),
+            parsed=parsed,
+        )
+        result = await self._write(lambda txn: messages.deliver(txn, delivery))
+        return result.entries[0]
+
+    async def list_entries(self, mailbox_id: MailboxId) -> list[MailboxEntry]:
+        return await self._read(lambda conn: messages.list_entries(conn, mailbox_id))
+
+    async def get_body(self, message_id: MessageId) -> bytes:
+        return await self._read(lambda conn: messages.get_body(conn, message_id))
+
+    async def set_message_cache(self, message_id: MessageId, parsed: bytes | None) -> None:
+        await self._write(lambda txn: messages.set_message_cache(txn, message_id, parsed))
+
+    async def get_message_cache(self, message_id: MessageId) -> bytes | None:
+        return await self._read(lambda conn: messages.get_message_cache(conn, message_id))
+
+    async def expunge(self, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[Uid]:
+        return await self._write(lambda txn: messages.expunge(txn, mailbox_id, uids))
+
+    async def list_expunged(self, mailbox_id: MailboxId, since: ModSeq) -> list[tuple[Uid, ModSeq]]:
+        return await self._read(lambda conn: messages.list_expunged(conn, mailbox_id, since))
+
+    async def store_flags(
+        self,
+        mailbox_id: MailboxId,
+        uids: Sequence[Uid],
+        add: frozenset[str],
+        remove: frozenset[str],
+    ) -> list[MailboxEntry]:
+        return await self._write(
+            lambda txn: messages.store_flags(txn, mailbox_id, uids, add, remove)
+        )
+
+    async def copy_entries(
+        self,
+        mailbox_id: MailboxId,
+        uids: Sequence[Uid],
+        target_id: MailboxId,
+        move: bool = False,
+    ) -> list[tuple[Uid, MailboxEntry]]:
+        return await self._write(
+            lambda txn: messages.copy_entries(txn, mailbox_id, uids, target_id, move)
+        )
+
+    # -- IMAP selected-mailbox views -----------------------------------------------------
+
+    async def mailbox_snapshot(
+        self, mailbox_id: MailboxId, with_uids: bool = True
+    ) -> MailboxSnapshot:
+        return await self._read(lambda conn: selection.snapshot(conn, mailbox_id, with_uids))
+
+    async def changes_since(self, mailbox_id: MailboxId, since: ModSeq) -> MailboxChanges:
+        return await self._read(lambda conn: selection.changes_since(conn, mailbox_id, since))
+
+    async def get_entries(self, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[MailboxEntry]:
+        return await self._read(lambda conn: selection.get_entries(conn, mailbox_id, uids))
+
+    async def claim_recent(self, mailbox_id: MailboxId, up_to: Uid) -> Uid:
+        # Most checks find nothing new: read first so that they cost no commit.
+        mark = await self._read(lambda conn: selection.recent_mark(conn, mailbox_id))
+        if up_to <= mark:
+            return mark
+        return await self._write(lambda txn: selection.claim_recent(txn, mailbox_id, up_to))
+
+    # -- outbound queue ------------------------------------------------------------------
+
+    async def list_queue(self) -> list[QueueEntry]:
+        return await self._read(queue.list_queue)
+
+    async def get_queue_entry(self, queue_id: QueueId) -> QueueEntry:
+        return await self._read(lambda conn: queue.get(conn, queue_id))
+
+    async def remove_queue_entry(self, queue_id: QueueId) -> None:
+        await self._write(lambda txn: queue.remove(txn, queue_id))
+
+    async def hold_queue_entry(self, queue_id: QueueId, held: bool) -> None:
+        await self._write(lambda txn: queue.hold(txn, queue_id, held))
+
+    async def claim_due(
+        self, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int
+    ) -> list[QueueEntry]:
+        return await self._write(lambda txn: queue.claim_due(txn, owner, now, lease, limit))
+
+    async def finish_queue_entry(self, queue_id: QueueId) -> None:
+        await self._write(lambda txn: queue.remove(txn, queue_id))
+
+    async def reschedule_queue_entry(
+        self, queue_id: QueueId, next_attempt: dt.datetime, last_result: str
+    ) -> QueueEntry:
+        return await self._write(
+            lambda txn: queue.reschedule(txn, queue_id, next_attempt, last_result)
+        )
+
+    async def flush_queue(self, domain: str | None = None, now: dt.datetime | None = None) -> int:
+        when = now or dt.datetime.now(dt.UTC)
+        return await self._write(lambda txn: queue.flush(txn, domain, when))
+
+    # -- change feed ---------------------------------------------------------------------
+
+    def subscribe(self, account_id: AccountId) -> QueueFeed:
+        return self._hub.subscribe(account_id)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: SqliteStore) -> Store:
+        return store  # mypy proves that SqliteStore implements the Store protocol

@@ -1,0 +1,65 @@
+"""Store contract: what an IMAP selected mailbox reads (snapshots, changes, \\Recent)."""
+
+from __future__ import annotations
+
+from store_helpers import account, body
+
+from pillarbox.store.api import INBOX, ModSeq, Store, Uid
+
+
+async def test_snapshot_counts_unseen_recent_and_flags(store: Store) -> None:
+    jane = await account(store)
+    await store.append(jane.id, INBOX, body("a"), frozenset({"\\Seen"}))
+    await store.append(jane.id, INBOX, body("b"), frozenset({"$Label1"}))
+    await store.append(jane.id, INBOX, body("c"))
+    inbox = await store.get_mailbox(jane.id, INBOX)
+    snap = await store.mailbox_snapshot(inbox.id)
+    assert snap.uids == (1, 2, 3)
+    assert (snap.unseen, snap.first_unseen) == (2, 2)
+    assert snap.flags == frozenset({"\\Seen", "$Label1"})
+    assert (snap.recent_mark, snap.recent) == (0, 3)
+    lean = await store.mailbox_snapshot(inbox.id, with_uids=False)
+    assert lean.uids == () and lean.unseen == 2
+
+
+async def test_recent_is_claimed_once(store: Store) -> None:
+    jane = await account(store)
+    for text in "abc":
+        await store.append(jane.id, INBOX, body(text))
+    inbox = await store.get_mailbox(jane.id, INBOX)
+    assert await store.claim_recent(inbox.id, Uid(3)) == 0
+    assert await store.claim_recent(inbox.id, Uid(3)) == 3
+    assert (await store.mailbox_snapshot(inbox.id)).recent == 0
+    await store.append(jane.id, INBOX, body("d"))
+    assert (await store.mailbox_snapshot(inbox.id)).recent == 1
+    assert await store.claim_recent(inbox.id, Uid(4)) == 3
+
+
+async def test_changes_since_reports_appends_flags_and_expunges(store: Store) -> None:
+    jane = await account(store)
+    for text in "abc":
+        await store.append(jane.id, INBOX, body(text))
+    inbox = await store.get_mailbox(jane.id, INBOX)
+    since = inbox.highestmodseq
+    assert (await store.changes_since(inbox.id, since)).changed == ()
+    await store.store_flags(inbox.id, [Uid(1)], frozenset({"\\Flagged"}), frozenset())
+    await store.expunge(inbox.id, [Uid(2)])
+    await store.append(jane.id, INBOX, body("d"))
+    changes = await store.changes_since(inbox.id, since)
+    assert [(e.uid, e.flags) for e in changes.changed] == [
+        (1, frozenset({"\\Flagged"})),
+        (4, frozenset()),
+    ]
+    assert changes.expunged == (2,)
+    assert changes.mailbox.highestmodseq > since
+    later = await store.changes_since(inbox.id, ModSeq(changes.mailbox.highestmodseq))
+    assert later.changed == () and later.expunged == ()
+
+
+async def test_get_entries_returns_only_existing_uids(store: Store) -> None:
+    jane = await account(store)
+    for text in "ab":
+        await store.append(jane.id, INBOX, body(text))
+    inbox = await store.get_mailbox(jane.id, INBOX)
+    found = await store.get_entries(inbox.id, [Uid(2), Uid(9), Uid(1)])
+    assert [e.uid for e in found] == [1, 2]
