@@ -19,7 +19,11 @@ from pillarbox.auth.authenticator import Authenticator
 from pillarbox.auth.passwords import VerifyCache
 from pillarbox.auth.throttle import LoginThrottle, ThrottlePolicy
 from pillarbox.config import Config
+from pillarbox.delivery.etrn import EtrnService
+from pillarbox.delivery.worker import DeliveryWorker
+from pillarbox.directory.cache import CachedLookups
 from pillarbox.directory.resolver import Directory
+from pillarbox.imap.service import ImapService, connection_limits
 from pillarbox.net.listener import ConnectionCounter, ConnectionLimits, Listener
 from pillarbox.net.tls import ensure_self_signed, server_context
 from pillarbox.pop3.session import Pop3Service
@@ -51,7 +55,16 @@ def tls_context(config: Config) -> ssl.SSLContext:
     return server_context(cert, key)
 
 
-def _smtp_listeners(runtime: Runtime, tasks: asyncio.TaskGroup) -> list[Listener]:
+def _start_delivery(runtime: Runtime, tasks: asyncio.TaskGroup) -> EtrnService:
+    """Run the outbound queue worker until shutdown; ETRN (RFC 1985) wakes it."""
+    worker = DeliveryWorker(runtime.config, runtime.store, runtime.directory)
+    tasks.create_task(worker.run(runtime.shutdown), name="delivery")
+    return EtrnService(runtime.config, runtime.store, worker.router, worker.wake)
+
+
+def _smtp_listeners(
+    runtime: Runtime, tasks: asyncio.TaskGroup, etrn: EtrnService | None = None
+) -> list[Listener]:
     config = runtime.config.smtp
     service = SmtpService(
         runtime.config,
@@ -61,6 +74,7 @@ def _smtp_listeners(runtime: Runtime, tasks: asyncio.TaskGroup) -> list[Listener
         runtime.tls,
         runtime.shutdown,
     )
+    service.etrn = etrn
     counter = ConnectionCounter(
         ConnectionLimits(config.max_connections_per_ip, config.max_connections)
     )
@@ -84,6 +98,28 @@ def _smtp_listeners(runtime: Runtime, tasks: asyncio.TaskGroup) -> list[Listener
                 )
             )
     return listeners
+
+
+def _imap_listeners(runtime: Runtime, tasks: asyncio.TaskGroup) -> list[Listener]:
+    config = runtime.config.imap
+    service = ImapService(
+        runtime.config, runtime.store, runtime.authenticator, runtime.tls, runtime.shutdown
+    )
+    counter = ConnectionCounter(connection_limits(runtime.config))
+    plan = [("imap", config.listen, None), ("imaps", config.listen_tls, runtime.tls)]
+    return [
+        Listener(
+            name,
+            address,
+            service.handler(implicit_tls is not None),
+            service.refuse,
+            counter,
+            tasks,
+            tls=implicit_tls,
+        )
+        for name, addresses, implicit_tls in plan
+        for address in addresses
+    ]
 
 
 def _pop3_listeners(runtime: Runtime, tasks: asyncio.TaskGroup) -> list[Listener]:
@@ -124,7 +160,7 @@ async def run(config: Config, started: asyncio.Event | None = None) -> None:
             config=config,
             store=store,
             tls=tls_context(config),
-            directory=Directory(store),
+            directory=Directory(CachedLookups(store), postmaster=config.postmaster or None),
             authenticator=Authenticator(
                 store,
                 VerifyCache(),
@@ -134,8 +170,10 @@ async def run(config: Config, started: asyncio.Event | None = None) -> None:
         )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as tasks:
-                listeners = _smtp_listeners(runtime, tasks)
+                etrn = _start_delivery(runtime, tasks)
+                listeners = _smtp_listeners(runtime, tasks, etrn)
                 listeners += _pop3_listeners(runtime, tasks)
+                listeners += _imap_listeners(runtime, tasks)
                 for listener in listeners:
                     await listener.start()
                 log.event("ready", hostname=config.hostname, listeners=len(listeners))

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from pillarbox import __version__, config, mailboxio
 from pillarbox.auth.passwords import hash_password
+from pillarbox.delivery import etrn, retry, sendmail
 from pillarbox.directory.aliasfile import AliasFileError, load_aliases
 from pillarbox.store import api
 from pillarbox.store.sqlite import SqliteStore
@@ -191,6 +192,35 @@ async def queue_list(store: api.Store, args: argparse.Namespace) -> None:
         )
 
 
+async def queue_flush(store: api.Store, args: argparse.Namespace) -> None:
+    if args.domain:  # also releases mail held for a hold domain, like ETRN (RFC 1985)
+        count = await etrn.release(store, args.domain.lower())
+        print(f"flushed {count} queued recipients for {args.domain}")
+    else:
+        print(f"flushed {await store.flush_queue()} queued recipients")
+
+
+def _queue_id(text: str) -> api.QueueId:
+    if not text.isdigit():
+        raise UsageError(f"queue id must be a number: {text!r}")
+    return api.QueueId(int(text))
+
+
+async def queue_remove(store: api.Store, args: argparse.Namespace) -> None:
+    await store.remove_queue_entry(_queue_id(args.id))
+    print(f"removed queue entry {args.id}")
+
+
+async def queue_hold(store: api.Store, args: argparse.Namespace) -> None:
+    await store.hold_queue_entry(_queue_id(args.id), True)
+    print(f"held queue entry {args.id}")
+
+
+async def queue_release(store: api.Store, args: argparse.Namespace) -> None:
+    await store.hold_queue_entry(_queue_id(args.id), False, note=retry.RELEASED_NOTE)
+    print(f"released queue entry {args.id}")
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -217,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     _alias_parser(commands)
     _mailbox_parser(commands)
     _queue_parser(commands)
+    _sendmail_parser(commands)
     return parser
 
 
@@ -290,6 +321,37 @@ def _queue_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
         dest="action", metavar="ACTION", required=True
     )
     _add(group, "list", queue_list, "list queued recipients with their state")
+    _add(
+        group, "flush", queue_flush, "deliver now (DOMAIN: also release its held mail)"
+    ).add_argument("domain", nargs="?")
+    _add(group, "remove", queue_remove, "drop a queue entry without a bounce").add_argument("id")
+    _add(group, "hold", queue_hold, "keep a queue entry until released").add_argument("id")
+    _add(group, "release", queue_release, "release a held queue entry").add_argument("id")
+
+
+def _sendmail_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    text = "send the message on standard input, like sendmail(8)"
+    sub = commands.add_parser(
+        "sendmail",
+        help=text,
+        description=text + "; exit codes "
+        "follow sysexits(3): 0 ok, 64 usage, 67 unknown user, 75 try later",
+    )
+    sub.add_argument(
+        "-t",
+        dest="from_headers",
+        action="store_true",
+        help="add the To, Cc and Bcc addresses as recipients; drop Bcc",
+    )
+    sub.add_argument(
+        "-i",
+        "-oi",
+        dest="ignore_dots",
+        action="store_true",
+        help="a line with a single dot does not end the message",
+    )
+    sub.add_argument("-f", dest="sender", metavar="SENDER", help="envelope sender")
+    sub.add_argument("recipients", nargs="*", metavar="RECIPIENT")
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -311,6 +373,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             print(config.describe(settings))
             return EXIT_OK
+        if args.command == "sendmail":
+            return sendmail.run(
+                settings,
+                args.recipients,
+                sender=args.sender,
+                from_headers=args.from_headers,
+                ignore_dots=args.ignore_dots,
+            )
         if args.command == "serve":
             from pillarbox import app
 

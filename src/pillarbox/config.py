@@ -78,7 +78,7 @@ class SmtpConfig:
     sendmail_extensions: bool = False  # VERB and ONEX
     max_connections_per_ip: int = 20
     max_connections: int = 1000
-    max_commands: int = 1000  # per session
+    max_commands: int = 1000  # between accepted messages, then 421
     max_errors: int = 20  # per session, then 421
     # RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command.
     command_timeout: float = 300.0
@@ -127,12 +127,17 @@ class DeliveryConfig:
     delay_warning: float = 4 * 3600.0
     max_lifetime: float = 5 * 86400.0
     hold_domains: tuple[str, ...] = ()
+    smarthost_username: str = ""  # AUTH to the smarthost (only over TLS, or on loopback)
+    smarthost_password_file: str = ""  # file holding the password (kept out of `check`)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     hostname: str = field(default_factory=socket.getfqdn)
     data_dir: Path = Path("pillarbox-data")
+    # RFC 5321 §4.5.1: postmaster@ every local domain must be deliverable. Mail for it goes
+    # to an alias or account named postmaster if there is one, else to this address.
+    postmaster: str = ""
     store: StoreConfig = field(default_factory=StoreConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     pop3: Pop3Config = field(default_factory=Pop3Config)
@@ -269,6 +274,8 @@ SECTIONS: Final[dict[str, tuple[type, dict[str, Converter]]]] = {
             "delay_warning": _duration,
             "max_lifetime": _duration,
             "hold_domains": _list_of(_STR),
+            "smarthost_username": _STR,
+            "smarthost_password_file": _STR,
         },
     ),
 }
@@ -291,7 +298,7 @@ def from_mapping(raw: Mapping[str, Any], source: str = "mapping") -> Config:
     for key, value in raw.items():
         if key in SECTIONS:
             values[key] = _section(key, value)
-        elif key == "hostname":
+        elif key in ("hostname", "postmaster"):
             values[key] = _STR(value, key)
         elif key == "data_dir":
             values[key] = Path(_STR(value, key))
@@ -305,6 +312,8 @@ def from_mapping(raw: Mapping[str, Any], source: str = "mapping") -> Config:
 def _check(config: Config) -> None:
     if not config.hostname or any(c.isspace() for c in config.hostname):
         raise ConfigError("hostname: must be a non-empty domain name")
+    if config.postmaster and "@" not in config.postmaster:
+        raise ConfigError("postmaster: must be a full address (user@domain)")
     if bool(config.tls.certificate) != bool(config.tls.key):
         raise ConfigError("tls.key: certificate and key must be set together")
     if config.store.backend == "postgresql":
@@ -334,6 +343,7 @@ def describe(config: Config) -> str:
         f"# from {config.source}",
         f"hostname = {config.hostname!r}",
         f"data_dir = {str(config.data_dir)!r}",
+        f"postmaster = {config.postmaster!r}",
     ]
     for name in SECTIONS:
         lines.append(f"[{name}]")

@@ -91,6 +91,7 @@ failure_delay = 0.05
 
     def start(self) -> None:
         assert self.process is None
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*PILLARBOX, "--config", str(self.config_path), "serve"],
@@ -102,7 +103,7 @@ failure_delay = 0.05
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.log_path.read_text()}")
-            if "ready " in self.log_path.read_text():
+            if b" ready " in self.log_path.read_bytes()[offset:]:
                 return
             time.sleep(0.05)
         self.kill()

@@ -193,8 +193,10 @@ def test_list_uidl_top_and_retr_with_poplib(shared: Server, user: str) -> None:
     _, uidls, _ = client.uidl()
     uids = [line.split()[1] for line in uidls]
     assert len(set(uids)) == 3
-    assert client.uidl(2).split()[2] == uids[1]
-    assert client.list(3).split()[2] == str(sizes[2]).encode()
+    single = client.uidl(2)
+    assert isinstance(single, bytes) and single.split()[2] == uids[1]
+    scan = client.list(3)
+    assert isinstance(scan, bytes) and scan.split()[2] == str(sizes[2]).encode()
     _, top, _ = client.top(2, 1)
     assert top[-2:] == [b"", b"Line one of message 2"]  # headers, blank line, one line
     _, lines, octets = client.retr(3)

@@ -405,3 +405,83 @@ def test_connections_per_ip_are_limited(tmp_path: Path) -> None:
             talk.close()
     finally:
         server.kill()
+
+
+def test_verb_and_onex_when_sendmail_extensions_are_on(tmp_path: Path) -> None:
+    server = started(
+        tmp_path,
+        "[smtp]\nsendmail_extensions = true",
+        users=[("tyler@pillarbox.test", ""), ("jane@pillarbox.test", "")],
+    )
+    try:
+        talk = Dialogue(server.ports["smtp"])
+        talk.reply()
+        ehlo = talk.command("EHLO client.example")
+        assert b"250-VERB" in ehlo and b"250-ONEX" in ehlo
+        assert talk.command("VERB")[0].startswith(b"250")
+        assert talk.command("ONEX")[0].startswith(b"250")
+        talk.command("MAIL FROM:<mac@pillarbox.test>")
+        talk.command("RCPT TO:<tyler@pillarbox.test>")
+        talk.command("RCPT TO:<jane@pillarbox.test>")
+        talk.command("DATA")
+        talk.send(MESSAGE + b".\r\n")
+        assert talk.reply() == [b"050 <tyler@pillarbox.test>... Delivered to mailbox INBOX"]
+        assert talk.reply() == [b"050 <jane@pillarbox.test>... Delivered to mailbox INBOX"]
+        assert talk.reply()[0].startswith(b"250 2.0.0 Ok: queued as")
+        assert talk.command("MAIL FROM:<mac@pillarbox.test>")[0].startswith(b"503 5.5.1")
+        talk.close()
+    finally:
+        server.kill()
+
+
+def test_sendmail_extensions_are_off_by_default(server: Server) -> None:
+    talk = Dialogue(server.ports["smtp"])
+    talk.reply()
+    assert b"VERB" not in b"".join(talk.command("EHLO client.example"))
+    assert talk.command("VERB")[0].startswith(b"502")
+    assert talk.command("ONEX")[0].startswith(b"502")
+    talk.close()
+
+
+def test_auth_is_not_offered_in_plaintext_when_loopback_is_not_trusted(tmp_path: Path) -> None:
+    server = started(
+        tmp_path,
+        "[auth]\nallow_plaintext_on_loopback = false",
+        users=[("mac@pillarbox.test", "")],
+    )
+    try:
+        with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=10) as client:
+            client.ehlo()
+            assert not client.has_extn("auth")
+            code, _ = client.docmd("AUTH", "PLAIN AG1hY0BwaWxsYXJib3gudGVzdABzZWNyZXQ=")
+            assert code == 538
+            client.starttls(context=client_tls())
+            client.ehlo()
+            assert client.has_extn("auth")
+            client.login("mac@pillarbox.test", "secret")
+    finally:
+        server.kill()
+
+
+def test_received_header_names_esmtps_after_starttls(server: Server) -> None:
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as client:
+        client.starttls(context=client_tls())
+        client.sendmail("mac@pillarbox.test", ["tyler@pillarbox.test"], MESSAGE)
+    stored = mailbox(server, "tyler@pillarbox.test")
+    assert b"with ESMTPS id" in stored
+    assert b"for <tyler@pillarbox.test>;" in stored
+
+
+def test_postmaster_is_always_accepted(tmp_path: Path) -> None:
+    server = started(
+        tmp_path, 'postmaster = "jane@pillarbox.test"', users=[("jane@pillarbox.test", "")]
+    )
+    try:
+        with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as client:
+            refused = client.sendmail(
+                "bob@example.net", ["Postmaster@pillarbox.test", "postmaster"], MESSAGE
+            )
+        assert refused == {}
+        assert count_messages(server, "jane@pillarbox.test") == 1  # one copy, not two
+    finally:
+        server.kill()

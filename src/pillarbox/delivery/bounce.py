@@ -55,7 +55,7 @@ def wanted(recipient: api.DsnRecipient, action: DsnAction) -> bool:
 
 def strip_return_path(body: bytes) -> bytes:
     """Drop the leading Return-Path field the final delivery added (RFC 5321 §4.4)."""
-    if not body[:12].lower() == b"return-path:":
+    if body[:12].lower() != b"return-path:":
         return body
     end = body.find(b"\r\n")
     while end >= 0 and body[end + 2 : end + 3] in (b" ", b"\t"):  # folded continuation
@@ -87,10 +87,11 @@ class Notifier:
             chosen = [n for n in chosen if n.action is DsnAction.FAILED]
             if not chosen:
                 return
-            to = await self._postmaster_address()
-            if to is None:
+            postmaster = await self._postmaster_address()
+            if postmaster is None:
                 log.event("delivery.dsn-dropped", reason="no postmaster")
                 return
+            to = postmaster
         report = self._report(envelope, to, chosen, arrival)
         dsn = compose_dsn(report, strip_return_path(original))
         await self.deliver_notice(to, dsn, bounce_of_bounce=not envelope.sender)
@@ -127,7 +128,7 @@ class Notifier:
     async def deliver_notice(self, to: str, dsn: bytes, *, bounce_of_bounce: bool = False) -> None:
         """Deliver a notice from <> to `to`: a local mailbox, else the outbound queue."""
         body = trace.return_path_header("") + dsn
-        envelope = api.Envelope(sender="", body="8BITMIME" if _eight_bit(dsn) else "7BIT")
+        envelope = api.Envelope(sender="", body="7BIT" if dsn.isascii() else "8BITMIME")
         resolution = await self.directory.resolve_recipient(to)
         if isinstance(resolution, Unknown):
             postmaster = None if bounce_of_bounce else await self._postmaster_address()
@@ -153,7 +154,3 @@ class Notifier:
         address = f"{POSTMASTER}@{domain}"
         resolution = await self.directory.resolve_recipient(address)
         return None if isinstance(resolution, Unknown) else address
-
-
-def _eight_bit(data: bytes) -> bool:
-    return any(byte > 0x7F for byte in data[:0]) or not data.isascii()

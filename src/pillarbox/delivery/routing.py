@@ -178,6 +178,13 @@ class Router:
             synthetic(451, "4.4.3", f"No address found for the MX hosts of {domain}")
         )
 
+    async def exchanges(self, domain: str) -> list[str]:
+        """The MX host names of a domain (none on any DNS failure), ignoring the smarthost."""
+        records = await self._mx(domain)
+        if isinstance(records, RouteFailure):
+            return []
+        return [exchange for _, exchange in records]
+
     async def addresses(self, host: str) -> tuple[str, ...]:
         """IPv4 then IPv6 addresses of a host name; () when it has none (or DNS fails)."""
         if _is_ip(host):

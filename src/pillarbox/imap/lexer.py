@@ -25,7 +25,8 @@ _ASTRING_ATOM: Final = re.compile(rb"[\x21\x23\x24\x26\x27\x2b-\x5b\x5d-\x7a\x7c
 # RFC 3501 §9 list-mailbox: list-char = ATOM-CHAR / list-wildcards / resp-specials.
 _LIST_ATOM: Final = re.compile(rb"[\x21\x23-\x27\x2a-\x5b\x5d-\x7a\x7c-\x7e]+")
 # RFC 3501 §9 quoted: DQUOTE *QUOTED-CHAR DQUOTE, QUOTED-CHAR escapes only \ and ".
-_QUOTED: Final = re.compile(rb'"((?:[\x01-\x09\x0b\x0c\x0e-\x21\x23-\x5b\x5d-\x7f]|\\["\\])*)"')
+# 8-bit octets are accepted too (clients send UTF-8 search strings quoted; RFC 9051 §4.3).
+_QUOTED: Final = re.compile(rb'"((?:[\x01-\x09\x0b\x0c\x0e-\x21\x23-\x5b\x5d-\xff]|\\["\\])*)"')
 _UNESCAPE: Final = re.compile(rb'\\(["\\])')
 # RFC 3501 §9 literal, RFC 7888 §3 `{n+}`, RFC 3516 §4.1 literal8 `~{n}`.
 LITERAL_MARK: Final = re.compile(rb"(~?)\{([0-9]{1,10})(\+?)\}\Z")
@@ -148,6 +149,8 @@ class Lexer:
 
     def astring(self, what: str = "a string") -> bytes:
         """RFC 3501 §9 astring: 1*ASTRING-CHAR or string."""
+        if self.peek() == ord("~"):
+            self.literal()  # "~{n}" is literal8, never an atom starting with "~"
         found = self.match(_ASTRING_ATOM)
         if found is not None:
             return found.group()
@@ -187,7 +190,7 @@ class Lexer:
         try:
             return SequenceSet.parse(found.group().decode("ascii"))
         except SequenceSetError as error:
-            raise SyntaxFailure(f"Invalid sequence set: {error}") from None
+            raise SyntaxFailure("Invalid sequence set") from error
 
     def mailbox(self) -> str:
         """RFC 3501 §9 mailbox: an astring in modified UTF-7 (§5.1.3); INBOX in any case

@@ -69,11 +69,25 @@ async def _mark_seen(
     return [by_uid.get(e.uid, e) for e in entries], set(by_uid)
 
 
+def _items_for(
+    session: ImapSession, command: cmd.Fetch, uid: Uid, changed: set[Uid]
+) -> tuple[cmd.FetchItem, ...]:
+    items = command.items
+    if uid in changed and not any(isinstance(i, cmd.Flags) for i in items):
+        items = (*items, cmd.Flags())  # RFC 3501 §6.4.5: the \Seen change is reported
+    if session.condstore and cmd.ModSeq() not in items:
+        items = (*items, cmd.ModSeq())  # RFC 7162 §3.1: CONDSTORE-aware: MODSEQ always
+    return items
+
+
 async def on_fetch(
     session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Fetch
 ) -> list[rsp.Response]:
     uids = resolve(view, command.sequence_set, command.uid)
+    if command.changedsince is not None or cmd.ModSeq() in command.items:
+        session.condstore = True  # RFC 7162 §3.1: a CONDSTORE enabling command
     entries = await session.store.get_entries(view.mailbox_id, uids)
+    vanished = len(uids) - len(entries)
     if command.changedsince is not None:
         since = command.changedsince
         entries = [e for e in entries if e.modseq > since]  # RFC 7162 §3.1.4.1
@@ -82,22 +96,21 @@ async def on_fetch(
         entries, changed = await _mark_seen(session, view, entries)
     full = fetching.needs_body(command.items)
     out: list[rsp.Response] = []
-    try:
-        for entry in entries:
-            seq = view.seq_of(entry.uid)
-            if seq is None:
-                continue
-            items = command.items
-            if entry.uid in changed and not any(isinstance(i, cmd.Flags) for i in items):
-                items = (*items, cmd.Flags())
-            if session.condstore and entry.uid in changed and cmd.ModSeq() not in items:
-                items = (*items, cmd.ModSeq())
+    for entry in entries:
+        seq = view.seq_of(entry.uid)
+        if seq is None:
+            continue
+        try:
             message = await fetching.load(session.source, entry, view.is_recent(entry.uid), full)
-            out.append(fetching.fetch_data(seq, items, message))
-    except fetching.UnknownTransferEncoding:
-        return [*out, rsp.Tagged(tag, rsp.Status.NO, "Unknown transfer encoding", rsp.UNKNOWN_CTE)]
-    missing = len(uids) - len(entries) if command.changedsince is None else 0
-    if missing and not command.uid:
+            out.append(
+                fetching.fetch_data(seq, _items_for(session, command, entry.uid, changed), message)
+            )
+        except api.NotFound:
+            vanished += 1  # expunged by another session while we were answering
+        except fetching.UnknownTransferEncoding:
+            code = rsp.UNKNOWN_CTE
+            return [*out, rsp.Tagged(tag, rsp.Status.NO, "Unknown transfer encoding", code)]
+    if vanished and not command.uid:
         # RFC 2180 §4.1.2 / RFC 5530: some numbered messages were expunged by another session.
         text = "Some messages were expunged"
         return [*out, rsp.Tagged(tag, rsp.Status.NO, text, rsp.EXPUNGEISSUED)]
@@ -130,6 +143,7 @@ async def on_store(
     entries = await session.store.get_entries(view.mailbox_id, uids)
     modified: list[int] = []
     if command.unchangedsince is not None:
+        session.condstore = True
         # RFC 7162 §3.1.3: messages changed after UNCHANGEDSINCE are left alone and named.
         limit = command.unchangedsince
         stale = [e for e in entries if e.modseq > limit]

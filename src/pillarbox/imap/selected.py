@@ -14,6 +14,7 @@ are read from the store when a command needs them.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,9 @@ class SelectedMailbox:
         self.name = box.name
         self.uidvalidity = box.uidvalidity
         self.read_only = read_only
-        self.uids: list[Uid] = list(snapshot.uids)  # sequence number n is uids[n - 1]
+        # Sequence number n is uids[n - 1]; 4 octets per message (RFC 3501 §2.3.1.1: UIDs
+        # are 32-bit), so 10,000 idle sessions on big mailboxes stay small.
+        self.uids: array[int] = array("I", snapshot.uids)
         self.uidnext: Uid = box.uidnext
         self.modseq: ModSeq = box.highestmodseq  # everything up to here is known
         self.recent: set[Uid] = set(recent)
@@ -100,14 +103,14 @@ class SelectedMailbox:
         return None
 
     def uid_at(self, seq: int) -> Uid:
-        return self.uids[seq - 1]
+        return Uid(self.uids[seq - 1])
 
     def is_gone(self, uid: Uid) -> bool:
         """Expunged by someone else but not yet announced (RFC 2180 §4.1)."""
         return uid in self._gone
 
-    def live(self, uids: Iterable[Uid]) -> list[Uid]:
-        return [uid for uid in uids if uid not in self._gone]
+    def live(self, uids: Iterable[int]) -> list[Uid]:
+        return [Uid(uid) for uid in uids if uid not in self._gone]
 
     def is_recent(self, uid: Uid) -> bool:
         return uid in self.recent
@@ -128,7 +131,7 @@ class SelectedMailbox:
         """Merge one change set; returns the UIDs that are new to this view."""
         self.modseq = max(self.modseq, changes.mailbox.highestmodseq)
         self.uidnext = max(self.uidnext, changes.mailbox.uidnext)
-        last = self._new[-1] if self._new else (self.uids[-1] if self.uids else Uid(0))
+        last = self._new[-1] if self._new else Uid(self.uids[-1] if self.uids else 0)
         new: list[Uid] = []
         for entry in changes.changed:
             self.flags = self.flags | entry.flags
@@ -186,10 +189,9 @@ class SelectedMailbox:
         # are, so every number sent is right at the instant the client reads it.
         seqs = sorted((seq for uid in uids if (seq := self.seq_of(uid)) is not None), reverse=True)
         for seq in seqs:
-            uid = self.uids[seq - 1]
+            uid = Uid(self.uids[seq - 1])
             self.recent.discard(uid)
             self._told.pop(uid, None)
-        keep = [uid for uid in self.uids if uid not in uids]
-        self.uids = keep
+        self.uids = array("I", (uid for uid in self.uids if uid not in uids))
         self._recent_told = len(self.recent)
         return [Expunged(seq) for seq in seqs]

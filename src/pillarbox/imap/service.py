@@ -15,14 +15,23 @@ from typing import Final
 from pillarbox.auth.authenticator import Authenticator
 from pillarbox.config import Config
 from pillarbox.imap import responses as rsp
-from pillarbox.imap.engine import ImapEngine
+from pillarbox.imap.engine import ImapConfig, ImapEngine
 from pillarbox.imap.session import ImapSession, SessionContext
 from pillarbox.net.imap_driver import drive_imap
+from pillarbox.net.listener import ConnectionLimits
 from pillarbox.net.stream import Stream
 from pillarbox.store import api
 
+# Connection limits until [imap] has its own keys: IDLE keeps one connection per client
+# device open for hours, so the bounds are far above SMTP's (10,000 idle clients is a goal).
+MAX_CONNECTIONS: Final = 20_000
+MAX_CONNECTIONS_PER_IP: Final = 20_000
 # RFC 3501 §7.1.5: a server may greet with BYE when it will not serve the connection.
 TOO_MANY_CONNECTIONS: Final = rsp.UntaggedStatus(rsp.Status.BYE, "Too many connections")
+
+
+def connection_limits(config: Config) -> ConnectionLimits:
+    return ConnectionLimits(MAX_CONNECTIONS_PER_IP, MAX_CONNECTIONS)
 
 
 def is_loopback(ip: str) -> bool:
@@ -50,17 +59,19 @@ class ImapService:
         self.shutdown = shutdown
         # APPEND takes what SMTP would accept: one message limit for the whole server.
         self.max_message_size = config.smtp.max_message_size
+        self.engine_config = ImapConfig(max_message_size=self.max_message_size)
         self.context = SessionContext(self)
 
     def session(self, stream: Stream) -> ImapSession:
         return ImapSession(self.context, stream.peer_ip, stream.tls, is_loopback(stream.peer_ip))
 
-    def engine(self) -> ImapEngine:
-        return ImapEngine(max_literal=self.max_message_size)
+    def engine(self, implicit_tls: bool) -> ImapEngine:
+        return ImapEngine(self.engine_config, tls_active=implicit_tls)
 
     def handler(self, implicit_tls: bool) -> Callable[[Stream], Awaitable[None]]:
         async def serve(stream: Stream) -> None:
-            await drive_imap(stream, self.engine(), self.session(stream), self.shutdown, self.tls)
+            engine = self.engine(implicit_tls)
+            await drive_imap(stream, engine, self.session(stream), self.shutdown, self.tls)
 
         return serve
 

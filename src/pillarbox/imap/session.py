@@ -10,6 +10,7 @@ Failures raise `Refused` (or a store error) and are turned into NO in one place,
 
 from __future__ import annotations
 
+import bisect
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pillarbox import log
 from pillarbox.auth import sasl
 from pillarbox.auth.authenticator import Outcome
 from pillarbox.imap import commands as cmd
+from pillarbox.imap import engine as wire
 from pillarbox.imap import mailboxes, messages
 from pillarbox.imap import responses as rsp
 from pillarbox.imap.fetch import MessageSource, flag_list
@@ -46,7 +48,6 @@ MAX_BAD_COMMANDS: Final = 20
 BASE_CAPABILITIES: Final = (
     "IMAP4rev1",
     "SASL-IR",
-    "LITERAL+",
     "ID",
     "ENABLE",
     "IDLE",
@@ -113,6 +114,7 @@ class SessionContext:
         self.allow_plaintext_on_loopback: bool = service.config.auth.allow_plaintext_on_loopback
         self.tls_available: bool = service.tls is not None
         self.max_message_size: int = service.max_message_size
+        self.literal_capability: str = service.engine_config.literal_capability
 
 
 Handler = Callable[["ImapSession", str, Any], Awaitable[list[rsp.Response]]]
@@ -164,7 +166,7 @@ class ImapSession:
         return self.state.account
 
     def capabilities(self) -> list[str]:
-        caps = list(BASE_CAPABILITIES)
+        caps = [*BASE_CAPABILITIES, self.context.literal_capability]
         if isinstance(self.state, NotAuthenticated):
             if not self.tls and self.context.tls_available:
                 caps.append("STARTTLS")
@@ -179,6 +181,44 @@ class ImapSession:
         code = rsp.capability_code(self.capabilities())
         return [rsp.UntaggedStatus(rsp.Status.OK, "Pillarbox IMAP4rev1 ready", code)]
 
+    # -- engine events -----------------------------------------------------------------------
+
+    async def handle(self, event: wire.Event) -> list[rsp.Response]:
+        """The responses to one engine event (the driver's entry point)."""
+        return await EVENT_HANDLERS[type(event)](self, event)
+
+    async def on_command(self, event: wire.Command) -> list[rsp.Response]:
+        return await self.execute(event.tag, event.command)
+
+    async def on_parse_error(self, event: wire.ParseError) -> list[rsp.Response]:
+        if isinstance(event.response, rsp.UntaggedStatus) and (
+            event.response.status is rsp.Status.BYE
+        ):
+            self.state = LoggedOut()
+            return [event.response]
+        self.bad_commands += 1
+        if self.bad_commands > MAX_BAD_COMMANDS:
+            self.state = LoggedOut()
+            return [rsp.UntaggedStatus(rsp.Status.BYE, "Too many invalid commands")]
+        if self.idling is not None:
+            self.idling = None  # RFC 2177 §3: a line other than DONE also ends IDLE
+        return [event.response]
+
+    async def on_literal_pending(self, event: wire.LiteralPending) -> list[rsp.Response]:
+        return [event.response]
+
+    async def on_authenticate_response(
+        self, event: wire.AuthenticateResponse
+    ) -> list[rsp.Response]:
+        return await self.on_sasl_line(event.line)
+
+    async def on_done_event(self, event: wire.Done) -> list[rsp.Response]:
+        return await self.on_done()
+
+    async def on_connection_closed(self, event: wire.ConnectionClosed) -> list[rsp.Response]:
+        self.state = LoggedOut()
+        return []
+
     # -- running commands --------------------------------------------------------------------
 
     async def execute(self, tag: str, command: cmd.Command) -> list[rsp.Response]:
@@ -192,7 +232,7 @@ class ImapSession:
         except api.QuotaExceeded:
             out = [rsp.Tagged(tag, rsp.Status.NO, "Quota exceeded", rsp.OVERQUOTA)]
         except api.NotFound:
-            out = [rsp.Tagged(tag, rsp.Status.NO, "No such mailbox", rsp.NONEXISTENT)]
+            out = [rsp.Tagged(tag, rsp.Status.NO, "No such mailbox or message", rsp.NONEXISTENT)]
         except api.AlreadyExists:
             out = [rsp.Tagged(tag, rsp.Status.NO, "Already exists", rsp.ALREADYEXISTS)]
         except api.StoreError as error:
@@ -209,14 +249,6 @@ class ImapSession:
             return "No mailbox selected"
         return "Command not valid in this state"
 
-    def bad(self, tag: str, text: str) -> list[rsp.Response]:
-        """A syntax error (BAD, connection kept), or BYE after too many (abuse)."""
-        self.bad_commands += 1
-        if self.bad_commands > MAX_BAD_COMMANDS:
-            self.state = LoggedOut()
-            return [rsp.UntaggedStatus(rsp.Status.BYE, "Too many invalid commands")]
-        return [rsp.Tagged(tag or "*", rsp.Status.BAD, text)]
-
     async def pending_updates(self, allow_expunge: bool, poll: bool = False) -> list[rsp.Response]:
         """The news about the selected mailbox the client may get now (RFC 3501 §7.4.1)."""
         view = self.view
@@ -231,6 +263,12 @@ class ImapSession:
                 self.state = LoggedOut()
                 return [rsp.UntaggedStatus(rsp.Status.BYE, "Selected mailbox was deleted")]
         return [self.update_response(update) for update in view.updates(allow_expunge)]
+
+    def note_change(self, change: api.Change) -> None:
+        """The driver took a change from the feed while idling."""
+        view = self.view
+        if view is not None and change.mailbox_id == view.mailbox_id:
+            view.dirty = view.dirty or change.modseq > view.modseq
 
     def _drain_feed(self, view: SelectedMailbox) -> None:
         feed = self.feed
@@ -374,7 +412,9 @@ class ImapSession:
         snap = await self.store.mailbox_snapshot(box.id)
         last = snap.uids[-1] if snap.uids else api.Uid(0)
         mark = snap.recent_mark if read_only else await self.store.claim_recent(box.id, last)
-        view = SelectedMailbox(snap, read_only, (u for u in snap.uids if u > mark))
+        # UIDs ascend, so the recent ones are a tail of the list (RFC 3501 §2.3.2).
+        recent = snap.uids[bisect.bisect_right(snap.uids, mark) :]
+        view = SelectedMailbox(snap, read_only, recent)
         self.state = Selected(self.account, view)
         return select_responses(tag, view, snap, command)
 
@@ -433,7 +473,7 @@ class ImapSession:
     async def on_done(self) -> list[rsp.Response]:
         tag, self.idling = self.idling, None
         if tag is None:
-            return self.bad("", "DONE without IDLE")
+            return [rsp.UntaggedStatus(rsp.Status.BAD, "DONE without IDLE")]
         return [ok(tag, "IDLE terminated")]
 
     # -- selected (§6.4): closing the mailbox -------------------------------------------------
@@ -519,4 +559,16 @@ HANDLERS: Final[dict[type[cmd.Command], Handler]] = {
     cmd.Store: ImapSession.on_message_command,
     cmd.Copy: ImapSession.on_message_command,
     cmd.Move: ImapSession.on_message_command,
+}
+
+
+EventHandler = Callable[[ImapSession, Any], Awaitable[list[rsp.Response]]]
+
+EVENT_HANDLERS: Final[dict[type, EventHandler]] = {
+    wire.Command: ImapSession.on_command,
+    wire.ParseError: ImapSession.on_parse_error,
+    wire.LiteralPending: ImapSession.on_literal_pending,
+    wire.AuthenticateResponse: ImapSession.on_authenticate_response,
+    wire.Done: ImapSession.on_done_event,
+    wire.ConnectionClosed: ImapSession.on_connection_closed,
 }

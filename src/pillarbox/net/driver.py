@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pillarbox.net.stream import Stream, StreamClosed
+from pillarbox.net.stream import Interrupted, Stream, StreamClosed
 
 
 class Engine(Protocol):
@@ -88,22 +88,19 @@ async def drive(
 
 
 async def _receive(stream: Stream, session: Session, shutdown: asyncio.Event) -> bytes | None:
-    """The next bytes; None on timeout, or on shutdown while no transaction is open."""
-    if shutdown.is_set() and not session.busy:
-        return None
-    receive = asyncio.ensure_future(stream.receive_some())
-    if session.busy:
-        waiters: set[asyncio.Future[Any]] = {receive}
-    else:
-        waiters = {receive, asyncio.ensure_future(shutdown.wait())}
-    try:
-        done, _ = await asyncio.wait(
-            waiters, timeout=session.timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.cancel()
-    if receive in done:
-        return receive.result()
+    """The next bytes; None on timeout, or on shutdown while no transaction is open.
+
+    A shutdown wakes the wait through `Stream.interrupt` (see Listener.close); a session
+    inside a transaction keeps reading until it is done.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + session.timeout
+    while not (shutdown.is_set() and not session.busy):
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await stream.receive_some()
+        except Interrupted:
+            continue
+        except TimeoutError:
+            return None
     return None

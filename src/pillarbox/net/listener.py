@@ -67,6 +67,7 @@ class Listener:
         self._tasks = tasks
         self._tls = tls
         self._server: asyncio.Server | None = None
+        self._streams: set[Stream] = set()
 
     @property
     def port(self) -> int:
@@ -98,14 +99,19 @@ class Listener:
             log.event("connection.refused", service=self.name, peer=stream.peer_ip)
             await self._refuse(stream)
             return
+        self._streams.add(stream)
         try:
             await self._handler(stream)
         except Exception:  # one broken connection must never take the server down
             log.LOGGER.exception("connection.error service=%s peer=%s", self.name, stream.peer_ip)
             stream.abort()
         finally:
+            self._streams.discard(stream)
             self._counter.release(stream.peer_ip)
 
     def close(self) -> None:
+        """Stop accepting, and wake every session waiting for input so it can say goodbye."""
         if self._server is not None:
             self._server.close()
+        for stream in self._streams:
+            stream.interrupt()

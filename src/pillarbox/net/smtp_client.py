@@ -28,8 +28,7 @@ class ClientStream(Stream):
         )
         if transport is None:
             raise StreamClosed
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # (uvloop's class is not an asyncio.Transport subclass)
         self._protocol.transport = transport
         self.tls = True
 

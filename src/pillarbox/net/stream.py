@@ -21,6 +21,10 @@ class StreamClosed(Exception):
     """The peer is gone; writes cannot be delivered."""
 
 
+class Interrupted(Exception):
+    """A wait for input was cut short by `Stream.interrupt` (server shutdown)."""
+
+
 class StreamProtocol(asyncio.Protocol):
     """Buffers incoming bytes for `Stream.receive_some` and tracks write flow control."""
 
@@ -33,6 +37,7 @@ class StreamProtocol(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._paused = False
+        self._interrupted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -103,14 +108,26 @@ class Stream:
         return cipher[0] if cipher else None
 
     async def receive_some(self) -> bytes:
-        """The bytes that have arrived (waiting for some); b"" at end of stream."""
+        """The bytes that have arrived (waiting for some); b"" at end of stream.
+
+        Raises Interrupted if `interrupt` is called while nothing has arrived.
+        """
         protocol = self._protocol
         while True:
             if protocol._buffer:
                 return protocol.take()
             if protocol._eof:
                 return b""
+            if protocol._interrupted:
+                protocol._interrupted = False
+                raise Interrupted
+            protocol._readable.clear()  # nothing pending: wait for the next wake-up
             await protocol._readable.wait()
+
+    def interrupt(self) -> None:
+        """Wake a pending `receive_some` with Interrupted (used on shutdown)."""
+        self._protocol._interrupted = True
+        self._protocol._readable.set()
 
     async def send_all(self, data: bytes) -> None:
         if self._transport.is_closing():

@@ -66,6 +66,10 @@ TOO_MANY_ERRORS: Final = Err("Too many errors, closing connection.", closes=True
 # RFC 1939 §5: a message another session (IMAP) expunged since login can no longer be read.
 MESSAGE_GONE: Final = Err("message was removed by another session")
 SECONDS_PER_DAY: Final = 86_400
+# Clients RETR in number order: reading the next bodies while the current one is on the
+# wire hides the store's thread hop. Bounded in count and size (memory per session).
+READ_AHEAD: Final = 4
+READ_AHEAD_MAX_SIZE: Final = 256 * 1024
 
 
 class MaildropLocks:
@@ -195,6 +199,7 @@ class Pop3Session:
         self.retrieved: set[int] = set()  # message numbers sent by RETR (RFC 2449 §6.7)
         self.errors = 0
         self._sasl: sasl.SaslExchange | None = None
+        self._bodies: dict[int, asyncio.Future[bytes]] = {}  # read ahead, by number
 
     # -- driver protocol -------------------------------------------------------------------
 
@@ -232,6 +237,10 @@ class Pop3Session:
         return SHUTTING_DOWN
 
     async def close(self) -> None:
+        for future in self._bodies.values():
+            future.cancel()
+        if self._bodies:
+            await asyncio.gather(*self._bodies.values(), return_exceptions=True)
         if self.opened is not None:
             self.service.locks.release(self.opened.account.id)
         log.event("pop3.disconnect", id=self.session_id)
@@ -349,18 +358,34 @@ class Pop3Session:
             return replies.uidl_listing(drop.uids())
         return replies.uidl_line(event.number, drop.uid(event.number))
 
-    async def _body(self, number: int) -> bytes | Err:
-        opened = self._opened
-        opened.drop.check(number)
+    def _read(self, number: int) -> asyncio.Future[bytes]:
+        future = self._bodies.pop(number, None)
+        if future is None:
+            message_id = self._opened.entries[number - 1].message_id
+            future = asyncio.ensure_future(self.store.get_body(message_id))
+        return future
+
+    def _read_ahead(self, number: int) -> None:
+        entries = self._opened.entries
+        for ahead in range(number + 1, min(number + READ_AHEAD, len(entries)) + 1):
+            entry = entries[ahead - 1]
+            if ahead not in self._bodies and entry.size <= READ_AHEAD_MAX_SIZE:
+                self._bodies[ahead] = asyncio.ensure_future(self.store.get_body(entry.message_id))
+
+    async def _body(self, number: int, read_ahead: bool = False) -> bytes | Err:
+        self._opened.drop.check(number)
+        future = self._read(number)
+        if read_ahead:
+            self._read_ahead(number)
         try:
-            return await self.store.get_body(opened.entries[number - 1].message_id)
+            return await future
         except api.NotFound:
             return MESSAGE_GONE
         except api.StoreError:
             return replies.SYSTEM_TEMPORARY
 
     async def on_retr(self, event: Retr) -> Response:
-        body = await self._body(event.number)
+        body = await self._body(event.number, read_ahead=True)
         if isinstance(body, Err):
             return body
         self.retrieved.add(event.number)

@@ -75,7 +75,7 @@ NEEDS_SMTPUTF8: Final = synthetic(  # RFC 6531 §3.2: no SMTPUTF8 at the next ho
 CONVERSION_FAILED: Final = synthetic(554, "5.6.3", "Conversion to 7bit failed")  # RFC 3463
 CONNECTION_LOST: Final = synthetic(421, "4.4.2", "Connection lost")
 TLS_FAILED: Final = synthetic(421, "4.7.0", "TLS handshake failed")
-TLS_REQUIRED: Final = synthetic(530, "4.7.10", "TLS required but not offered by the server")
+TLS_REQUIRED: Final = synthetic(451, "4.7.10", "TLS required but not offered by the server")
 AUTH_UNAVAILABLE: Final = synthetic(
     454, "4.7.0", "Cannot authenticate: no common mechanism or no TLS"
 )

@@ -170,6 +170,8 @@ class ServerEngine:
 
     def send(self, reply: Reply) -> bytes:
         """Serialize ``reply`` and apply its effect on the state of the event it answers."""
+        if reply.code == replies.VERBOSE_CODE:
+            return format_reply(reply)  # a VERB progress line; the real reply follows
         event, self._pending = self._pending, None
         if self.closed:
             pass  # nothing left to change; a late 421 is still written
@@ -212,12 +214,21 @@ class ServerEngine:
         if reply.code == 354:  # RFC 5321 §4.1.1.4
             self._start_data()
 
-    def _on_message(self, _event: Event, _reply: Reply) -> None:
+    def _on_message(self, _event: Event, reply: Reply) -> None:
         self._end_transaction()  # RFC 5321 §4.1.1.4: the reply ends the transaction
+        self._count_delivered(reply)
+
+    def _count_delivered(self, reply: Reply) -> None:
+        # max_commands bounds the commands between accepted messages (like Postfix's junk
+        # command limit), so a client sending thousands of messages on one connection is
+        # fine while one that only talks is cut off.
+        if reply.code == 250:
+            self._commands = 0
 
     def _on_bdat(self, event: Event, reply: Reply) -> None:
         if isinstance(event, BdatChunk) and event.last:
             self._end_transaction()
+            self._count_delivered(reply)
         elif reply.code == 250:
             self.state = State.IN_BDAT
         else:

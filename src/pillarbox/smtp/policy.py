@@ -47,6 +47,11 @@ class RecipientPolicy:
         """DESIGN.md "No open relay": AUTH or a configured network, nobody else."""
         return authenticated or any(peer in net for net in self.config.smtp.relay_networks)
 
+    def backup_mx(self, address: str) -> bool:
+        """delivery.hold_domains: we are a backup MX and keep their mail until ETRN."""
+        domain = address.rpartition("@")[2].lower()
+        return domain in {d.lower() for d in self.config.delivery.hold_domains}
+
     async def check_recipient(
         self, address: str, params: RcptParams, authenticated: bool, peer: IPAddress
     ) -> Recipient | Reply:
@@ -57,7 +62,8 @@ class RecipientPolicy:
             return RECIPIENT_TEMPFAIL
         if isinstance(resolution, Unknown):
             return NO_SUCH_USER  # RFC 5321 §3.6.2 / RFC 3463 X.1.1
-        if isinstance(resolution, Remote) and not self.relay_allowed(authenticated, peer):
+        relay = self.relay_allowed(authenticated, peer) or self.backup_mx(address)
+        if isinstance(resolution, Remote) and not relay:
             return RELAY_DENIED  # RFC 5321 §3.6.2, RFC 3463 X.7.1
         targets = resolution.targets if isinstance(resolution, Expansion) else (resolution,)
         if not targets:

@@ -9,6 +9,8 @@ from typing import Final
 # RFC 5321 §4.2: a reply code is three digits, first digit 2-5.
 MIN_REPLY_CODE: Final = 200
 MAX_REPLY_CODE: Final = 599
+# Sendmail's VERB mode writes progress lines "050 <rcpt>... Sent" before the real reply.
+VERBOSE_CODE: Final = 50
 
 # RFC 3463 §2: class.subject.detail; class is 2, 4 or 5, subject and detail up to 3 digits.
 _STATUS_RE: Final = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
@@ -25,7 +27,7 @@ class Reply:
     text: str | tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if not MIN_REPLY_CODE <= self.code <= MAX_REPLY_CODE:
+        if not MIN_REPLY_CODE <= self.code <= MAX_REPLY_CODE and self.code != VERBOSE_CODE:
             raise ValueError(f"reply code out of range: {self.code}")
         if self.status is not None and not _STATUS_RE.fullmatch(self.status):
             raise ValueError(f"malformed enhanced status code: {self.status!r}")
@@ -58,7 +60,7 @@ def format_reply(reply: Reply) -> bytes:
         text = _LINE_BREAKS.sub(" ", line)
         if reply.status is not None:
             text = f"{reply.status} {text}" if text else reply.status
-        out.append(f"{reply.code}{separator}{text}\r\n".encode())
+        out.append(f"{reply.code:03d}{separator}{text}\r\n".encode())
     return b"".join(out)
 
 

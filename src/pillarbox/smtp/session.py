@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import ipaddress
-import secrets
+import itertools
+import os
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -21,6 +23,7 @@ from pillarbox import log
 from pillarbox.auth import sasl
 from pillarbox.auth.authenticator import Authenticator, Outcome
 from pillarbox.config import Config
+from pillarbox.delivery.etrn import EtrnService
 from pillarbox.directory.resolver import Directory
 from pillarbox.net.driver import drive
 from pillarbox.net.stream import Stream
@@ -93,6 +96,19 @@ VERBOSE_ON: Final = Reply(250, "2.0.0", "Verbose mode")
 ONEX_OK: Final = Reply(250, "2.0.0", "Only one transaction")
 
 
+_BOOT: Final = f"{int(time.time()) & 0xFFFFFFFF:08X}{os.getpid() & 0xFFFFF:05X}"
+_serials = itertools.count(1)
+
+
+def next_queue_id() -> str:
+    """A message id for logs and Received headers: unique per process run, cheap to make."""
+    return f"{_BOOT}{next(_serials):07X}"
+
+
+def next_session_id() -> str:
+    return f"s{next(_serials):X}"
+
+
 class ListenerMode(enum.Enum):
     MX = "mx"  # port 25: anyone may send to local users; relay needs AUTH or a network
     SUBMISSION = "submission"  # port 587: STARTTLS, AUTH required to send (RFC 6409)
@@ -137,6 +153,7 @@ class SmtpService:
             extensions=_extensions(config),
         )
         self.policy = RecipientPolicy(config, directory, store)
+        self.etrn: EtrnService | None = None  # set by the app when the queue worker runs
 
     def handler(self, mode: ListenerMode) -> Callable[[Stream], Awaitable[None]]:
         async def serve(stream: Stream) -> None:
@@ -156,7 +173,7 @@ class SmtpService:
 
 def _extensions(config: Config) -> frozenset[Extension]:
     """The extensions the engine lets through; the rest it answers with 502."""
-    offered = set(ALL_EXTENSIONS) - {Extension.ETRN}
+    offered = set(ALL_EXTENSIONS)  # ETRN answers 502 when no queue worker runs
     if not config.smtp.sendmail_extensions:
         offered.discard(Extension.SENDMAIL)
     return frozenset(offered)
@@ -170,7 +187,7 @@ class SmtpSession:
         self.config = service.config
         self.mode = mode
         self.stream = stream
-        self.session_id = secrets.token_hex(6)
+        self.session_id = next_session_id()
         self.helo: str | None = None
         self.esmtp = False
         self.account: api.Account | None = None
@@ -248,6 +265,7 @@ class SmtpSession:
             vrfy=smtp.vrfy,
             expn=smtp.expn,
             sendmail_extensions=smtp.sendmail_extensions,
+            etrn=self.service.etrn is not None,
         )
 
     # -- handlers: greeting and session commands --------------------------------------------
@@ -296,7 +314,13 @@ class SmtpSession:
         return list(await self.service.policy.expn(event.arg))
 
     async def on_etrn(self, event: Etrn) -> Sequence[Reply]:
-        return [ETRN_UNAVAILABLE]
+        # RFC 1985: who may ask, and for what, is decided in delivery/etrn.py.
+        if self.service.etrn is None:
+            return [ETRN_UNAVAILABLE]
+        authenticated = self.account is not None
+        return [
+            await self.service.etrn.handle(event.arg, authenticated=authenticated, peer=self._peer)
+        ]
 
     async def on_verb(self, event: Verb) -> Sequence[Reply]:
         self.verbose = True
@@ -414,7 +438,7 @@ class SmtpSession:
         self.transactions += 1
         if trace.count_received(body) >= self.config.smtp.max_received_headers:
             return [LOOP_DETECTED]  # RFC 5321 §6.3
-        queue_id = secrets.token_hex(8).upper()
+        queue_id = next_queue_id()
         info = trace.TraceInfo(
             helo=self.helo or "unknown",
             peer_ip=self.stream.peer_ip,

@@ -349,8 +349,20 @@ class Store(Protocol):
     async def remove_queue_entry(self, queue_id: QueueId) -> None:
         """Drop the entry (operator action); its body goes when nothing refers to it."""
 
-    async def hold_queue_entry(self, queue_id: QueueId, held: bool) -> None:
-        """Hold (never claimed) or release an entry."""
+    async def hold_queue_entry(
+        self, queue_id: QueueId, held: bool, note: str | None = None
+    ) -> None:
+        """Hold (never claimed) or release an entry; `note` replaces its last_result.
+
+        Holding also drops the entry's lease, so that a release makes it claimable at once.
+        """
+
+    async def release_leases(self, owner_prefix: str) -> int:
+        """Drop the leases of owners whose name starts with `owner_prefix`; returns how many.
+
+        A node's queue worker calls this when it starts: leases its previous run held
+        (it was killed) need not run out before the entries are delivered.
+        """
 
     async def claim_due(
         self, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int

@@ -79,8 +79,23 @@ def remove(txn: Txn, queue_id: QueueId) -> None:
     _changed(txn.conn.execute("DELETE FROM queue WHERE id = ?", (queue_id,)), queue_id)
 
 
-def hold(txn: Txn, queue_id: QueueId, held: bool) -> None:
-    _changed(txn.conn.execute("UPDATE queue SET held = ? WHERE id = ?", (held, queue_id)), queue_id)
+def hold(txn: Txn, queue_id: QueueId, held: bool, note: str | None = None) -> None:
+    cursor = txn.conn.execute(
+        "UPDATE queue SET held = ?, last_result = coalesce(?, last_result), "
+        "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
+        "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END WHERE id = ?",
+        (held, note, held, held, queue_id),
+    )
+    _changed(cursor, queue_id)
+
+
+def release_leases(txn: Txn, owner_prefix: str) -> int:
+    cursor = txn.conn.execute(
+        "UPDATE queue SET lease_owner = NULL, lease_until = NULL "
+        "WHERE lease_owner LIKE ? ESCAPE '\\'",
+        (_like_escape(owner_prefix) + "%",),
+    )
+    return cursor.rowcount
 
 
 def claim_due(

@@ -345,8 +345,13 @@ class SqliteStore:
     async def remove_queue_entry(self, queue_id: QueueId) -> None:
         await self._write(lambda txn: queue.remove(txn, queue_id))
 
-    async def hold_queue_entry(self, queue_id: QueueId, held: bool) -> None:
-        await self._write(lambda txn: queue.hold(txn, queue_id, held))
+    async def hold_queue_entry(
+        self, queue_id: QueueId, held: bool, note: str | None = None
+    ) -> None:
+        await self._write(lambda txn: queue.hold(txn, queue_id, held, note))
+
+    async def release_leases(self, owner_prefix: str) -> int:
+        return await self._write(lambda txn: queue.release_leases(txn, owner_prefix))
 
     async def claim_due(
         self, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int

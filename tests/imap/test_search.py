@@ -1,0 +1,92 @@
+"""SEARCH on decoded content, nesting, and the three-valued first pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from pillarbox.imap import commands as cmd
+from pillarbox.imap.search import Candidate, Scope, evaluate
+from pillarbox.imap.sequence import SequenceSet
+from pillarbox.store.api import INBOX, MailboxEntry, MailboxId, MessageId, ModSeq, Uid
+from tests.imap.harness import Harness, run
+
+ENCODED = (
+    b"From: =?iso-8859-1?q?Fran=E7ois?= <f@remote.test>\r\n"
+    b"Subject: =?utf-8?b?R3LDvMOfZSBhdXMgS8O2bG4=?=\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n"
+    b"RGFzIEZyw7xoc3TDvGNrIGlzdCBmZXJ0aWcu\r\n"  # "Das Frühstück ist fertig."
+)
+
+
+def entry(uid: int, *flags: str, size: int = 100) -> MailboxEntry:
+    when = dt.datetime(2024, 3, 5, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    return MailboxEntry(
+        MailboxId(1), Uid(uid), MessageId(uid), ModSeq(uid), frozenset(flags), when, size
+    )
+
+
+SCOPE = Scope(exists=3, largest_uid=9)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (cmd.SearchFlag("\\Seen"), True),
+        (cmd.SearchNot(cmd.SearchFlag("\\Seen")), False),
+        (cmd.SearchOr(cmd.SearchFlag("\\Deleted"), cmd.SearchSize(True, 50)), True),
+        (cmd.SearchAnd((cmd.SearchFlag("\\Seen"), cmd.SearchSize(False, 50))), False),
+        (cmd.SearchUid(SequenceSet.parse("5:*")), True),
+        (cmd.SearchSeq(SequenceSet.parse("1,3")), False),
+        (cmd.SearchModSeq(5), True),
+        # §6.4.4: dates compare in the message's own zone, disregarding time.
+        (cmd.SearchDate(cmd.DateOp.ON, dt.date(2024, 3, 5)), True),
+        (cmd.SearchDate(cmd.DateOp.BEFORE, dt.date(2024, 3, 5)), False),
+        (cmd.SearchFlag("\\Recent"), False),
+        # Content keys cannot be decided without the body ...
+        (cmd.SearchBody("x"), None),
+        # ... unless the rest already decides.
+        (cmd.SearchAnd((cmd.SearchBody("x"), cmd.SearchFlag("\\Draft"))), False),
+        (cmd.SearchOr(cmd.SearchBody("x"), cmd.SearchFlag("\\Seen")), True),
+    ],
+)
+def test_first_pass_needs_no_content(key: cmd.SearchKey, expected: bool | None) -> None:
+    candidate = Candidate(2, entry(9, "\\Seen"), recent=False)
+    assert evaluate(key, candidate, SCOPE) is expected
+
+
+async def search(harness: Harness, criteria: str) -> bytes:
+    client = harness.client()
+    client.greet()
+    await client.line("a LOGIN jane@example.test secret")
+    await client.line("b SELECT INBOX")
+    return await client.line(f"c SEARCH {criteria}")
+
+
+@pytest.mark.parametrize(
+    ("criteria", "found"),
+    [
+        ('SUBJECT "grüße"', True),  # RFC 2047 decoded, case-folded
+        ('FROM "françois"', True),
+        ('BODY "frühstück"', True),  # base64 and charset decoded
+        ('TEXT "KÖLN"', True),
+        ('BODY "köln"', False),  # the subject is not the body
+        ('HEADER Content-Type "charset=utf-8"', True),
+        ('NOT (OR SUBJECT "grüße" BODY "nothing")', False),
+    ],
+)
+def test_content_search_decodes_headers_and_bodies(
+    tmp_path: Path, criteria: str, found: bool
+) -> None:
+    async def check(harness: Harness) -> None:
+        await harness.store.append(harness.account.id, INBOX, ENCODED)
+        await harness.append()
+        out = await search(harness, "CHARSET UTF-8 " + criteria)
+        numbers = out.split(b"\r\n")[0].split()[2:]
+        assert (b"1" in numbers) is found
+
+    run(tmp_path, check)
