@@ -93,7 +93,9 @@ class Client:
     async def append(self, mailbox: str, flags: str, message: bytes) -> int | None:
         """APPEND with a synchronizing literal; the new UID from APPENDUID (RFC 4315)."""
         tag = self._tag()
-        self.writer.write(tag + b" APPEND %s (%s) {%d}\r\n" % (mailbox.encode(), flags.encode(), len(message)))
+        self.writer.write(
+            tag + b" APPEND %s (%s) {%d}\r\n" % (mailbox.encode(), flags.encode(), len(message))
+        )
         await self._continuation()
         self.writer.write(message + b"\r\n")
         done = await self._until(tag)

@@ -55,15 +55,15 @@ def tls_context(config: Config) -> ssl.SSLContext:
     return server_context(cert, key)
 
 
-def _start_delivery(runtime: Runtime, tasks: asyncio.TaskGroup) -> EtrnService:
-    """Run the outbound queue worker until shutdown; ETRN (RFC 1985) wakes it."""
+def _start_delivery(runtime: Runtime, tasks: asyncio.TaskGroup) -> DeliveryWorker:
+    """Run the outbound queue worker until shutdown."""
     worker = DeliveryWorker(runtime.config, runtime.store, runtime.directory)
     tasks.create_task(worker.run(runtime.shutdown), name="delivery")
-    return EtrnService(runtime.config, runtime.store, worker.router, worker.wake)
+    return worker
 
 
 def _smtp_listeners(
-    runtime: Runtime, tasks: asyncio.TaskGroup, etrn: EtrnService | None = None
+    runtime: Runtime, tasks: asyncio.TaskGroup, worker: DeliveryWorker | None = None
 ) -> list[Listener]:
     config = runtime.config.smtp
     service = SmtpService(
@@ -74,7 +74,9 @@ def _smtp_listeners(
         runtime.tls,
         runtime.shutdown,
     )
-    service.etrn = etrn
+    if worker is not None:  # ETRN (RFC 1985) wakes the worker; it also sends success DSNs
+        service.etrn = EtrnService(runtime.config, runtime.store, worker.router, worker.wake)
+        service.notifier = worker.notifier
     counter = ConnectionCounter(
         ConnectionLimits(config.max_connections_per_ip, config.max_connections)
     )
@@ -170,8 +172,8 @@ async def run(config: Config, started: asyncio.Event | None = None) -> None:
         )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as tasks:
-                etrn = _start_delivery(runtime, tasks)
-                listeners = _smtp_listeners(runtime, tasks, etrn)
+                worker = _start_delivery(runtime, tasks)
+                listeners = _smtp_listeners(runtime, tasks, worker)
                 listeners += _pop3_listeners(runtime, tasks)
                 listeners += _imap_listeners(runtime, tasks)
                 for listener in listeners:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.message
 import email.policy
-import mailbox
 import smtplib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from pillarbox.store.api import INBOX
+from pillarbox.store.sqlite import SqliteStore
 from tests.delivery.dns_server import Zone
 from tests.e2e.server import Server
 
@@ -46,21 +48,51 @@ class Node(Server):
             client.login(sender, "secret")
             client.sendmail(sender, recipients, message)
 
+    def _store(self, job: Callable[[SqliteStore], Awaitable[T]]) -> T:
+        """Run `job` on the node's store, opened in this process (as the CLI would)."""
+
+        async def main() -> T:
+            store = SqliteStore(self.data_dir / "pillarbox.sqlite3")
+            await store.open()
+            try:
+                return await job(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(main())
+
     def messages(self, address: str) -> list[email.message.Message]:
-        """The INBOX of `address`, read with `pillarbox mailbox export`."""
-        out = self.root / "export.mbox"
-        out.write_text(self.cli("mailbox", "export", address))
-        box = mailbox.mbox(out, create=False)
-        try:
+        """The messages in the INBOX of `address`."""
+
+        async def read(store: SqliteStore) -> list[bytes]:
+            account = await store.get_account(address)
+            mailbox = await store.get_mailbox(account.id, INBOX)
             return [
-                email.message_from_bytes(m.as_bytes(), policy=email.policy.compat32) for m in box
+                await store.get_body(e.message_id) for e in await store.list_entries(mailbox.id)
             ]
-        finally:
-            box.close()
+
+        bodies = self._store(read)
+        return [email.message_from_bytes(b, policy=email.policy.compat32) for b in bodies]
 
     def queue(self) -> list[list[str]]:
-        lines = self.cli("queue", "list").splitlines()[1:]
-        return [line.split("\t") for line in lines]
+        """The queue as `pillarbox queue list` shows it (columns split at tabs)."""
+
+        async def read(store: SqliteStore) -> list[list[str]]:
+            return [
+                [
+                    str(e.id),
+                    f"<{e.envelope.sender}>",
+                    f"<{e.recipient.address}>",
+                    str(e.attempts),
+                    e.next_attempt.isoformat(),
+                    str(e.size),
+                    "held" if e.held else "queued",
+                    e.last_result,
+                ]
+                for e in await store.list_queue()
+            ]
+
+        return self._store(read)
 
 
 def node(root: Path, name: str, dns_port: int, extra: str = "") -> Node:

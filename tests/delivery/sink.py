@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -14,12 +16,23 @@ class Transaction:
     data: bytes  # raw DATA bytes as received, up to and including CRLF.CRLF
 
 
+async def read_data(reader: asyncio.StreamReader) -> bytes:
+    """Lines up to and including the "." line (RFC 5321 §4.1.1.4), as received."""
+    lines = []
+    while True:
+        line = await reader.readuntil(b"\n")
+        lines.append(line)
+        if line == b".\r\n":
+            return b"".join(lines)
+
+
 @dataclass
 class Sink:
     keywords: tuple[str, ...] = ("PIPELINING", "8BITMIME", "SIZE 100000")
     rcpt_reply: Callable[[str], str] = lambda address: "250 2.1.5 ok"
     data_reply: str = "250 2.0.0 queued"
-    stall_data: asyncio.Event | None = None  # when set: hold the end-of-data reply until set
+    before_354: Callable[[], Awaitable[None]] | None = None  # awaited before each "354"
+    per_connection: int = 0  # > 0: drop the connection after this many transactions
     transactions: list[Transaction] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     connections: int = 0
@@ -50,13 +63,15 @@ class Sink:
             writer.write(b"".join(line.encode() + b"\r\n" for line in lines))
 
         say("220 sink.test ESMTP")
-        sender, recipients = "", []
+        sender, recipients, done = "", list[str](), 0
         while line := (await reader.readline()).decode("utf-8", "replace").rstrip("\r\n"):
             self.commands.append(line)
             verb = line.split(" ", 1)[0].upper()
             if verb == "EHLO":
-                say(*(f"250-{k}" for k in ("sink.test", *self.keywords[:-1])),
-                    f"250 {self.keywords[-1]}" if self.keywords else "250 sink.test")
+                say(
+                    *(f"250-{k}" for k in ("sink.test", *self.keywords[:-1])),
+                    f"250 {self.keywords[-1]}" if self.keywords else "250 sink.test",
+                )
             elif verb == "MAIL":
                 sender, recipients = line[10:].split(">")[0].lstrip("<"), []
                 say("250 2.1.0 ok")
@@ -67,13 +82,17 @@ class Sink:
                     recipients.append(address)
                 say(reply)
             elif verb == "DATA":
+                if self.before_354 is not None:
+                    await self.before_354()
                 say("354 go ahead")
                 await writer.drain()
-                data = await reader.readuntil(b"\r\n.\r\n")
-                if self.stall_data is not None:
-                    await self.stall_data.wait()
+                data = await read_data(reader)
                 self.transactions.append(Transaction(sender, recipients, data))
                 say(self.data_reply)
+                done += 1
+                if self.per_connection and done >= self.per_connection:
+                    await writer.drain()
+                    return  # the next MAIL finds the connection gone
             elif verb == "QUIT":
                 say("221 bye")
                 await writer.drain()
@@ -81,3 +100,27 @@ class Sink:
             else:
                 say("250 ok")
             await writer.drain()
+
+
+@contextmanager
+def threaded(sink: Sink) -> Iterator[Sink]:
+    """Run the sink on its own event loop in a thread (for tests that drive subprocesses)."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(sink.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield sink
+    finally:
+        asyncio.run_coroutine_threadsafe(sink.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

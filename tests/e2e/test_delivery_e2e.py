@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.message
+import re
 import smtplib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.delivery import postfix
 from tests.delivery.dns_server import Zone, dns_server
 from tests.delivery.nodes import Node, link, node, point_mx, wait_for
+from tests.delivery.sink import Sink, threaded
 
 pytestmark = pytest.mark.e2e
 
@@ -58,8 +63,17 @@ def test_a_message_submitted_on_a_arrives_in_the_mailbox_on_b(pair: tuple[Node, 
     assert got.get_all("Return-Path") == ["<alice@a.test>"]
     received = got.get_all("Received") or []
     assert "by mx.b.test" in received[0] and "from mx.a.test" in received[0]
+    assert "with ESMTPS" in received[0]  # opportunistic STARTTLS (RFC 3207) was used
     assert "by mx.a.test" in received[1]
     assert wait_for(lambda: a.queue() == [], what="A's queue to empty") is True
+    # a list on A with a local and a remote member: the remote copy goes through the queue
+    a.cli("alias", "add", "team@a.test", "alice@a.test", "bob@b.test")
+    a.submit("alice@a.test", ["team@a.test"], message("to the team", to="team@a.test"))
+    [local] = wait_for(lambda: a.messages("alice@a.test"), what="the local copy")
+    _, remote = wait_for(
+        lambda: b.messages("bob@b.test")[1:] and b.messages("bob@b.test"), what="the remote copy"
+    )
+    assert local["Subject"] == remote["Subject"] == "to the team"
 
 
 def test_with_b_stopped_mail_waits_in_a_queue_is_retried_and_arrives_when_b_starts(
@@ -71,6 +85,12 @@ def test_with_b_stopped_mail_waits_in_a_queue_is_retried_and_arrives_when_b_star
     # retry = ["1s"]: several attempts fail, each recorded with its error
     [row] = wait_for(lambda: [r for r in a.queue() if int(r[3]) >= 2], what="two failed attempts")
     assert row[2] == "<bob@b.test>" and "4.4.1" in row[7] and "Connection" in row[7]
+    listing = a.cli("queue", "list")  # the operator's view
+    assert f"{row[0]}\t<alice@a.test>\t<bob@b.test>\t" in listing and "4.4.1" in listing
+    a.cli("queue", "hold", row[0])
+    assert a.queue()[0][6] == "held"
+    a.cli("queue", "release", row[0])
+    assert a.queue()[0][6] == "queued"
     assert b.root.joinpath("data").exists() is True  # B exists but is not running
     b.start()
     [got] = wait_for(lambda: b.messages("bob@b.test"), what="delivery once B runs")
@@ -216,3 +236,91 @@ def test_queue_flush_domain_releases_held_mail_too(backup: tuple[Node, Node]) ->
     assert "1" in a.cli("queue", "flush", "b.test")
     [got] = wait_for(lambda: b.messages("bob@b.test"), what="the flushed mail")
     assert got["Subject"] == "flushed"
+
+
+def test_sigkill_mid_delivery_neither_loses_nor_duplicates(tmp_path: Path) -> None:
+    """Three messages delivered, the fourth stalled at DATA when A is killed; A restarts."""
+    release = threading.Event()
+    seen: list[int] = []
+
+    async def gate() -> None:
+        seen.append(1)
+        if len(seen) == 4:  # the fourth transaction waits for its 354
+            await asyncio.to_thread(release.wait, 30)
+
+    with dns_server() as (records, port), threaded(Sink(before_354=gate)) as sink:
+        a = node(tmp_path / "a", "a", port, extra=f"mx_port = {sink.port}\n")
+        records.mx("b.test", (10, "mx.b.test"))
+        records.a("mx.b.test")
+        a.setup("alice")
+        a.start()
+        try:
+            for number in range(1, 4):
+                a.submit("alice@a.test", ["bob@b.test"], message(f"number {number - 1}"))
+                wait_for(lambda: len(sink.transactions) >= number, what="a delivery")  # noqa: B023
+            a.submit("alice@a.test", ["bob@b.test"], message("number 3"))
+            wait_for(lambda: len(seen) == 4, what="the stalled transaction")
+            a.kill()  # SIGKILL while the fourth is in flight and leased
+            assert [row[2] for row in a.queue()] == ["<bob@b.test>"]  # not lost
+            release.set()
+            a.start()  # the new run drops its dead predecessor's lease at once
+            wait_for(lambda: a.queue() == [], what="the redelivery")
+            time.sleep(1.5)  # time for any wrong second attempt to show
+        finally:
+            a.kill()
+            release.set()
+    subjects = sorted(
+        re.findall(rb"Subject: (number \d)", b"".join(t.data for t in sink.transactions))
+    )
+    assert subjects == [b"number 0", b"number 1", b"number 2", b"number 3"]
+
+
+@pytest.mark.external
+@pytest.mark.skipif(postfix.unavailable() is not None, reason=str(postfix.unavailable()))
+def test_interop_with_postfix_in_both_directions(tmp_path: Path) -> None:
+    """Pillarbox delivers to Postfix via MX, Postfix relays to Pillarbox, 550s bounce."""
+    with dns_server() as (records, port):
+        a = node(tmp_path / "a", "a", port)
+        records.mx("pf.test", (10, "mx.pf.test"))
+        records.a("mx.pf.test")
+        a.setup("alice")
+        with postfix.Postfix("pf.test", ["carol"], a.ports["smtp"]) as pf:
+            link_port(a, pf.port)
+            a.start()
+            try:
+                # Pillarbox -> Postfix (MX lookup, STARTTLS if offered, pipelining)
+                a.submit(
+                    "alice@a.test", ["carol@pf.test"], message("to postfix", to="carol@pf.test")
+                )
+                [got] = wait_for(lambda: pf.maildir("carol"), what="delivery into Postfix")
+                assert b"Subject: to postfix" in got and b"by mx.a.test" in got
+                assert got.count(b"Return-Path:") == 1  # Postfix's own, not ours
+                # Postfix -> Pillarbox (relayhost = our MX port)
+                with smtplib.SMTP("127.0.0.1", pf.port, timeout=10) as client:
+                    client.sendmail(
+                        "carol@pf.test",
+                        ["alice@a.test"],
+                        message("from postfix", "carol@pf.test", "alice@a.test"),
+                    )
+                [back] = wait_for(lambda: a.messages("alice@a.test"), what="Postfix's relay")
+                assert back["Subject"] == "from postfix"
+                assert "by mx.pf.test" in (back.get_all("Received") or [])[1]
+                # Postfix refuses an unknown user: Pillarbox bounces to alice
+                a.submit(
+                    "alice@a.test", ["nobody@pf.test"], message("to nobody", to="nobody@pf.test")
+                )
+                bounce = wait_for(
+                    lambda: [m for m in a.messages("alice@a.test") if m["Return-Path"] == "<>"],
+                    what="the bounce",
+                )
+                _, (_, per_recipient), _ = dsn_parts(bounce[0])
+                assert per_recipient["Final-Recipient"] == "rfc822; nobody@pf.test"
+                assert per_recipient["Status"].startswith("5.1.")
+                assert per_recipient["Remote-MTA"] == "dns; mx.pf.test"
+            finally:
+                a.kill()
+
+
+def link_port(sender: Node, port: int) -> None:
+    sender.extra = sender.extra.replace("[delivery]\n", f"[delivery]\nmx_port = {port}\n", 1)
+    sender.rewrite_config()

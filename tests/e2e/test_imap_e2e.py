@@ -140,3 +140,29 @@ def test_idle_pushes_new_mail_quickly(server: Server) -> None:
     assert imap.until("a3")[-1].startswith(b"a3 OK")
     assert elapsed < 2.0  # SMTP delivery included; the push itself is immediate
     imap.close()
+
+
+def test_pop3_deletions_and_smtp_deliveries_reach_a_selected_session(server: Server) -> None:
+    import poplib
+
+    deliver(server)
+    deliver(server)
+    imap = Dialogue(server.ports["imap"])
+    imap.command("a1", "LOGIN tyler@pillarbox.test secret")
+    assert b"* 2 EXISTS\r\n" in imap.command("a2", "SELECT INBOX")
+    pop = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=10)
+    pop.user("tyler@pillarbox.test")
+    pop.pass_("secret")
+    pop.dele(1)
+    pop.quit()
+    deliver(server)
+    noop = imap.command("a3", "NOOP")
+    # Message 2 (now 1) is still recent for this session, and so is the new one.
+    assert noop == [
+        b"* 1 EXPUNGE\r\n",
+        b"* 2 EXISTS\r\n",
+        b"* 2 RECENT\r\n",
+        b"a3 OK NOOP completed\r\n",
+    ]
+    imap.command("a4", "LOGOUT")
+    imap.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pillarbox.imap.selected import Exists, Expunged, FlagsChanged, Recent, SelectedMailbox
 from pillarbox.store.api import (
@@ -100,3 +101,26 @@ def test_own_expunge_renumbers_immediately() -> None:
     v = view(1, 2, 3)
     assert v.removed([Uid(1), Uid(3)]) == [Expunged(3), Expunged(1)]
     assert list(v.uids) == [2] and v.seq_of(Uid(2)) == 1
+
+
+def test_uid_index_follows_changes_between_selects(tmp_path: Path) -> None:
+    from pillarbox.imap.selected import UidIndex
+    from tests.imap.harness import Harness, run
+
+    async def check(harness: Harness) -> None:
+        index = UidIndex()
+        for _ in range(4):
+            await harness.append()
+        box = await harness.store.get_mailbox(harness.account.id, "INBOX")
+        _, first = await index.select(harness.store, box)
+        assert list(first.uids) == [1, 2, 3, 4]
+        first.uids.append(99)  # each session owns its copy
+        await harness.store.expunge(box.id, [Uid(2)])
+        await harness.store.store_flags(box.id, [Uid(3)], frozenset({"\\Seen"}), frozenset())
+        await harness.append()
+        snap, second = await index.select(harness.store, box)
+        assert list(second.uids) == [1, 3, 4, 5]
+        assert second.modseq == snap.mailbox.highestmodseq
+        assert [e.uid for e in await harness.store.list_entries(box.id)] == list(second.uids)
+
+    run(tmp_path, check)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pillarbox.imap import engine as wire
-from pillarbox.imap import messages
+from pillarbox.imap import mailboxes, messages
 from pillarbox.imap.session import ALLOWED, EVENT_HANDLERS, HANDLERS, ImapSession, LoggedOut
 
 
@@ -32,3 +32,8 @@ def test_every_engine_event_has_a_handler() -> None:
 
 def test_logout_state_allows_nothing() -> None:
     assert ALLOWED[LoggedOut] == frozenset()
+
+
+def test_mailbox_commands_have_their_own_handlers() -> None:
+    delegated = {c for c, h in HANDLERS.items() if h is ImapSession.on_mailbox_command}
+    assert delegated == set(mailboxes.HANDLERS)

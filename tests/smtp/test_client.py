@@ -374,3 +374,10 @@ def test_control_characters_cannot_inject_commands(bad: str) -> None:
     )
     with pytest.raises(ValueError, match="control character"):
         start()
+
+
+def test_every_state_that_reads_a_reply_has_a_handler() -> None:
+    from pillarbox.smtp.client import _HANDLERS
+
+    waiting = set(State) - {State.CLOSED, State.TLS_UPGRADE}
+    assert set(_HANDLERS) == waiting

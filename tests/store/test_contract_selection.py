@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from store_helpers import account, body
 
-from pillarbox.store.api import INBOX, ModSeq, Store, Uid
+from pillarbox.store.api import INBOX, MessageId, ModSeq, Store, Uid
 
 
 async def test_snapshot_counts_unseen_recent_and_flags(store: Store) -> None:
@@ -63,3 +63,28 @@ async def test_get_entries_returns_only_existing_uids(store: Store) -> None:
     inbox = await store.get_mailbox(jane.id, INBOX)
     found = await store.get_entries(inbox.id, [Uid(2), Uid(9), Uid(1)])
     assert [e.uid for e in found] == [1, 2]
+
+
+async def test_search_flags_matches_present_and_absent_flags(store: Store) -> None:
+    jane = await account(store)
+    await store.append(jane.id, INBOX, body("a"), frozenset({"\\Seen", "$Work"}))
+    await store.append(jane.id, INBOX, body("b"), frozenset({"\\Seen"}))
+    await store.append(jane.id, INBOX, body("c"), frozenset({"$Work"}))
+    inbox = await store.get_mailbox(jane.id, INBOX)
+    assert await store.search_flags(inbox.id, frozenset(), frozenset({"\\Seen"})) == [3]
+    assert await store.search_flags(inbox.id, frozenset({"$Work"}), frozenset()) == [1, 3]
+    both = await store.search_flags(inbox.id, frozenset({"$Work", "\\Seen"}), frozenset())
+    assert both == [1]
+    # A flag name is matched whole, never as a part of another one.
+    assert await store.search_flags(inbox.id, frozenset({"$Wor"}), frozenset()) == []
+
+
+async def test_get_messages_reads_bodies_and_caches_together(store: Store) -> None:
+    jane = await account(store)
+    first = await store.append(jane.id, INBOX, body("a"), parsed=b"tree-a")
+    second = await store.append(jane.id, INBOX, body("b"))
+    found = await store.get_messages([first.message_id, second.message_id, MessageId(999)])
+    assert found == {
+        first.message_id: (body("a"), b"tree-a"),
+        second.message_id: (body("b"), None),
+    }

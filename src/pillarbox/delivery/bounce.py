@@ -96,6 +96,17 @@ class Notifier:
         dsn = compose_dsn(report, strip_return_path(original))
         await self.deliver_notice(to, dsn, bounce_of_bounce=not envelope.sender)
 
+    async def delivered_locally(
+        self,
+        envelope: api.Envelope,
+        original: bytes,
+        recipients: Sequence[api.DsnRecipient],
+        arrival: dt.datetime,
+    ) -> None:
+        """RFC 3461 §4.1: NOTIFY=SUCCESS on recipients put into local mailboxes."""
+        notices = [Notice(r, DsnAction.DELIVERED, "2.0.0") for r in recipients]
+        await self.notify(envelope, original, notices, arrival)
+
     def _report(
         self, envelope: api.Envelope, to: str, notices: Sequence[Notice], arrival: dt.datetime
     ) -> DsnReport:

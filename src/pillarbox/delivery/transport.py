@@ -118,8 +118,17 @@ class SmtpConnection:
         event = await self._pump(None)
         if isinstance(event, MessageDone):
             self.messages += 1
+            if self.engine.closed and self.failure is None:
+                self.failure = self._closing_reply()
             return event.outcome
         return _all(message, self.failure or synthetic(421, "4.4.2", "Connection closed"))
+
+    def _closing_reply(self) -> ServerReply:
+        """The engine ended the session with the transaction's report: why it ended."""
+        while not isinstance(event := self.engine.next_event(), NeedData):
+            if isinstance(event, SessionFailed):
+                return event.reply
+        return synthetic(421, "4.4.2", "Connection closed")
 
     async def close(self) -> None:
         """QUIT (RFC 5321 §4.1.1.10) when the session is still good, then close."""

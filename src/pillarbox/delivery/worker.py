@@ -52,8 +52,9 @@ from pillarbox.store import api
 # Longer than any one delivery can take (RFC 5321 §4.5.3.2 timeouts add up to ~20 min
 # only for a server that stalls at every step; such a lane is cut by its timeouts first).
 LEASE: Final = dt.timedelta(minutes=30)
-# Entries claimed per round.
+# Entries claimed at once, and claimed but not yet finished at most.
 BATCH: Final = 500
+MAX_IN_FLIGHT: Final = 2000
 # How often an idle worker looks for due entries (a wake() makes it look at once).
 POLL_INTERVAL: Final = 1.0
 # Outbound connections open at once, in total and per destination domain.
@@ -138,25 +139,45 @@ class DeliveryWorker:
         self.hold_domains = frozenset(d.lower() for d in config.delivery.hold_domains)
         self._wake = asyncio.Event()
         self._connections = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self._in_flight = 0  # claimed entries whose destination task has not ended
 
     def wake(self) -> None:
         """Look for due entries now (after ETRN or a flush)."""
         self._wake.set()
 
     async def run(self, shutdown: asyncio.Event) -> None:
+        """Claim and deliver until shutdown; a slow destination never holds up the others."""
         released = await self.store.release_leases(self.node + "/")
         log.event("delivery.start", owner=self.owner, released=released)
-        while not shutdown.is_set():
-            try:
-                worked = await self.run_once()
-            except api.StoreError as error:
-                log.event("delivery.store-error", error=type(error).__name__)
-                worked = 0
-            except Exception:  # keep the server running; the leases bring the entries back
-                log.LOGGER.exception("delivery.error")
-                worked = 0
-            if not worked:
-                await self._idle(shutdown)
+        async with asyncio.TaskGroup() as tasks:
+            while not shutdown.is_set():
+                room = MAX_IN_FLIGHT - self._in_flight
+                claimed = await self._claim(min(room, BATCH), tasks) if room > 0 else 0
+                if not claimed:
+                    await self._idle(shutdown)
+
+    async def _claim(self, limit: int, tasks: asyncio.TaskGroup) -> int:
+        """Claim up to `limit` due entries and start their destinations' tasks."""
+        try:
+            claimed = await self.store.claim_due(self.owner, self.clock(), LEASE, limit)
+            entries = await self._hold_for_etrn(claimed)
+        except api.StoreError as error:
+            log.event("delivery.store-error", error=type(error).__name__)
+            return 0
+        for domain, group in self._by_destination(entries).items():
+            self._in_flight += len(group)
+            tasks.create_task(self._tracked(domain, group))
+        return len(claimed)
+
+    async def _tracked(self, domain: str, entries: list[api.QueueEntry]) -> None:
+        try:
+            await self._destination(domain, entries)
+        except Exception:  # keep the worker running; the leases bring the entries back
+            log.LOGGER.exception("delivery.error domain=%s", domain)
+        finally:
+            self._in_flight -= len(entries)
+            self._wake.set()  # room for more
 
     async def _idle(self, shutdown: asyncio.Event) -> None:
         self._wake.clear()
@@ -168,19 +189,16 @@ class DeliveryWorker:
                 waiter.cancel()
 
     async def run_once(self) -> int:
-        """One round: claim due entries and deliver them; returns how many were claimed."""
-        claimed = await self.store.claim_due(self.owner, self.clock(), LEASE, BATCH)
-        if not claimed:
-            return 0
-        entries = await self._hold_for_etrn(claimed)
+        """Claim one batch and deliver all of it; returns how many were claimed (tests, bench)."""
+        async with asyncio.TaskGroup() as tasks:
+            return await self._claim(BATCH, tasks)
+
+    def _by_destination(self, entries: list[api.QueueEntry]) -> dict[str, list[api.QueueEntry]]:
         destinations: dict[str, list[api.QueueEntry]] = {}
         for entry in entries:
             key = "" if self.config.delivery.smarthost else domain_of(entry.recipient.address)
             destinations.setdefault(key, []).append(entry)
-        async with asyncio.TaskGroup() as tasks:
-            for domain, group in destinations.items():
-                tasks.create_task(self._destination(domain, group))
-        return len(claimed)
+        return destinations
 
     async def _hold_for_etrn(self, entries: list[api.QueueEntry]) -> list[api.QueueEntry]:
         """Hold domains (backup MX): keep their mail until ETRN or `queue flush` (RFC 1985)."""
@@ -223,11 +241,17 @@ class DeliveryWorker:
             for address in hop.addresses:
                 if not pending:
                     return
-                async with self._connections:
+                async with self._slots(hop.host), self._connections:
                     failure = await self._via(Peer(address, route.port, hop.host), pending)
                 last = failure or last
         for message in pending:
             await self._record(message, _all(message, last), None)
+
+    def _slots(self, key: str) -> asyncio.Semaphore:
+        """Connections to one destination host at once (shared by all its lanes)."""
+        if key not in self._per_destination:
+            self._per_destination[key] = asyncio.Semaphore(MAX_PER_DESTINATION)
+        return self._per_destination[key]
 
     async def _via(self, peer: Peer, pending: list[_Message]) -> ServerReply | None:
         """Deliver from `pending` over connections to one address; the failure that ended it."""
@@ -237,12 +261,15 @@ class DeliveryWorker:
             if isinstance(connection, ServerReply):
                 log.event("delivery.connect-failed", host=peer.host, reply=str(connection))
                 return connection
+            before = len(pending)
             try:
                 failure = await self._send_some(connection, pending)
             finally:
                 await connection.close()
-            if failure is not None:
-                return failure
+            if len(pending) == before:  # no progress: this address is done for now
+                return failure or NO_HOST
+            # After a failure that followed progress (the server dropped a reused
+            # connection, say), the same address gets a fresh connection.
         return None
 
     async def _send_some(

@@ -8,8 +8,9 @@ written back, so no message is parsed twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -24,6 +25,10 @@ from pillarbox.store.api import MailboxEntry, MessageId, Store
 # Parse trees kept per session: a client that fetches ENVELOPE then BODYSTRUCTURE then a
 # section of the same few messages should not reload the cache each time.
 TREE_CACHE_SIZE: Final = 256
+# FETCH reads bodies in batches: at most this many messages or octets per store read, so
+# that a FETCH 1:* BODY[] of a large mailbox never holds more than one batch of bodies.
+FETCH_BATCH_MESSAGES: Final = 64
+FETCH_BATCH_OCTETS: Final = 8 * 1024 * 1024
 SEEN: Final = "\\Seen"
 RECENT: Final = "\\Recent"
 
@@ -78,10 +83,32 @@ class MessageSource:
             self._trees.move_to_end(message_id)
             return tree
         tree = await self._load_tree(message_id, body)
+        self._remember(message_id, tree)
+        return tree
+
+    async def load_many(
+        self, entries: Sequence[MailboxEntry]
+    ) -> dict[MessageId, tuple[bytes, Part]]:
+        """Bodies and trees of several messages with one store read (FETCH of many)."""
+        found = await self.store.get_messages([e.message_id for e in entries])
+        out: dict[MessageId, tuple[bytes, Part]] = {}
+        for message_id, (body, cached) in found.items():
+            tree = self._trees.get(message_id)
+            if tree is None and cached is not None:
+                with contextlib.suppress(mime_cache.CacheFormatError):
+                    tree = mime_cache.load_tree(cached)
+            if tree is None:
+                tree = parse(body)
+                await self.store.set_message_cache(message_id, mime_cache.dump_tree(tree))
+            self._remember(message_id, tree)
+            out[message_id] = (body, tree)
+        return out
+
+    def _remember(self, message_id: MessageId, tree: Part) -> None:
         self._trees[message_id] = tree
+        self._trees.move_to_end(message_id)
         if len(self._trees) > TREE_CACHE_SIZE:
             self._trees.popitem(last=False)
-        return tree
 
     async def _load_tree(self, message_id: MessageId, body: bytes | None) -> Part:
         cached = await self.store.get_message_cache(message_id)
@@ -197,10 +224,14 @@ def fetch_data(seq: int, items: tuple[cmd.FetchItem, ...], message: Message) -> 
     )
 
 
-async def load(source: MessageSource, entry: MailboxEntry, recent: bool, full: bool) -> Message:
-    """A Message with body and tree loaded when `full`."""
-    if not full:
-        return Message(entry, recent)
-    body = await source.body(entry.message_id)
-    tree = await source.tree(entry.message_id, body)
-    return Message(entry, recent, body, tree)
+def batches(entries: Sequence[MailboxEntry]) -> Iterator[Sequence[MailboxEntry]]:
+    """Consecutive runs of entries within FETCH_BATCH_MESSAGES and FETCH_BATCH_OCTETS."""
+    start, octets = 0, 0
+    for index, entry in enumerate(entries):
+        full = index - start >= FETCH_BATCH_MESSAGES or octets + entry.size > FETCH_BATCH_OCTETS
+        if full and index > start:
+            yield entries[start:index]
+            start, octets = index, 0
+        octets += entry.size
+    if start < len(entries):
+        yield entries[start:]

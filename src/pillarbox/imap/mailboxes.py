@@ -10,9 +10,9 @@ are listed with \\Noselect, as RFC 3501 §6.3.8 asks for hierarchy levels.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from pillarbox.imap import commands as cmd
 from pillarbox.imap import responses as rsp
@@ -41,6 +41,7 @@ class Refused(Exception):
 
 
 NO_SUCH_MAILBOX: Final = "Mailbox does not exist"
+Responses = list[rsp.Response]
 
 
 def check_name(name: str) -> str:
@@ -116,7 +117,7 @@ def _wanted(node: Node, command: cmd.List) -> bool:
     return "SPECIAL-USE" not in command.selection or bool(node.mailbox and node.mailbox.special_use)
 
 
-async def on_list(store: Store, account_id: AccountId, command: cmd.List) -> list[rsp.Response]:
+async def on_list(store: Store, account_id: AccountId, command: cmd.List) -> Responses:
     if not command.extended and command.patterns == ("",):
         # RFC 3501 §6.3.8: an empty pattern asks for the separator and the root.
         return [rsp.list_entry(["\\Noselect"], SEPARATOR, "")]
@@ -134,7 +135,7 @@ async def on_list(store: Store, account_id: AccountId, command: cmd.List) -> lis
     return out
 
 
-async def on_lsub(store: Store, account_id: AccountId, command: cmd.Lsub) -> list[rsp.Response]:
+async def on_lsub(store: Store, account_id: AccountId, command: cmd.Lsub) -> Responses:
     if command.pattern == "":
         return [rsp.list_entry(["\\Noselect"], SEPARATOR, "", kind=b"LSUB")]
     rx = pattern_regex(command.reference, command.pattern)
@@ -222,7 +223,7 @@ async def _create_superiors(store: Store, account_id: AccountId, name: str) -> N
             continue
 
 
-async def on_create(store: Store, account_id: AccountId, command: cmd.Create) -> None:
+async def on_create(store: Store, account_id: AccountId, command: cmd.Create) -> Responses:
     # RFC 3501 §6.3.3: a trailing separator only says the name will have inferiors.
     name = check_name(command.mailbox.removesuffix(SEPARATOR))
     use = _special_use(command.special_use)
@@ -233,9 +234,10 @@ async def on_create(store: Store, account_id: AccountId, command: cmd.Create) ->
         await store.create_mailbox(account_id, name, use)
     except api.AlreadyExists:
         raise Refused("Mailbox already exists", rsp.ALREADYEXISTS) from None
+    return []
 
 
-async def on_delete(store: Store, account_id: AccountId, command: cmd.Delete) -> Mailbox:
+async def on_delete(store: Store, account_id: AccountId, command: cmd.Delete) -> Responses:
     name = check_name(command.mailbox)
     if name == INBOX:
         raise Refused("INBOX cannot be deleted", rsp.CANNOT)  # RFC 3501 §6.3.4
@@ -248,10 +250,10 @@ async def on_delete(store: Store, account_id: AccountId, command: cmd.Delete) ->
             raise Refused("Mailbox has inferior hierarchical names", rsp.INUSE) from None
         raise Refused(NO_SUCH_MAILBOX, rsp.NONEXISTENT) from None
     await store.delete_mailbox(box.id)
-    return box
+    return []
 
 
-async def on_rename(store: Store, account_id: AccountId, command: cmd.Rename) -> None:
+async def on_rename(store: Store, account_id: AccountId, command: cmd.Rename) -> Responses:
     old = await find(store, account_id, command.old)
     new = check_name(command.new)
     if new == INBOX:
@@ -263,8 +265,44 @@ async def on_rename(store: Store, account_id: AccountId, command: cmd.Rename) ->
         await store.rename_mailbox(old.id, new)
     except api.AlreadyExists:
         raise Refused("Mailbox already exists", rsp.ALREADYEXISTS) from None
+    return []
 
 
-async def on_subscribe(store: Store, account_id: AccountId, name: str, subscribed: bool) -> None:
-    box = await find(store, account_id, name)
-    await store.set_subscribed(box.id, subscribed)
+async def on_subscribe(store: Store, account_id: AccountId, command: cmd.Subscribe) -> Responses:
+    box = await find(store, account_id, command.mailbox)
+    await store.set_subscribed(box.id, True)
+    return []
+
+
+async def on_unsubscribe(
+    store: Store, account_id: AccountId, command: cmd.Unsubscribe
+) -> Responses:
+    box = await find(store, account_id, command.mailbox)
+    await store.set_subscribed(box.id, False)
+    return []
+
+
+async def on_status(store: Store, account_id: AccountId, command: cmd.Status) -> Responses:
+    box = await find(store, account_id, command.mailbox)
+    return [await status_response(store, box, command.items)]
+
+
+async def on_namespace(store: Store, account_id: AccountId, command: cmd.Namespace) -> Responses:
+    # RFC 2342 §5: one personal namespace, no prefix, "/" as separator.
+    return [rsp.namespace([("", SEPARATOR)])]
+
+
+MailboxHandler = Callable[[Store, AccountId, Any], Awaitable[Responses]]
+
+# Commands of the authenticated state that only touch mailboxes: handler and verb.
+HANDLERS: Final[dict[type[cmd.Command], tuple[MailboxHandler, str]]] = {
+    cmd.Create: (on_create, "CREATE"),
+    cmd.Delete: (on_delete, "DELETE"),
+    cmd.Rename: (on_rename, "RENAME"),
+    cmd.Subscribe: (on_subscribe, "SUBSCRIBE"),
+    cmd.Unsubscribe: (on_unsubscribe, "UNSUBSCRIBE"),
+    cmd.List: (on_list, "LIST"),
+    cmd.Lsub: (on_lsub, "LSUB"),
+    cmd.Status: (on_status, "STATUS"),
+    cmd.Namespace: (on_namespace, "NAMESPACE"),
+}

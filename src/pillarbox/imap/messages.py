@@ -46,8 +46,8 @@ def resolve(view: SelectedMailbox, numbers: SequenceSet, uid: bool) -> list[Uid]
     """The UIDs a set names, ascending (RFC 3501 §6.4.8; §9 seq-number)."""
     if uid:
         return [Uid(u) for u in numbers.select(view.uids)]
-    if not numbers.within(view.exists):
-        raise BAD_SEQUENCE
+    if not numbers.within(view.exists) and not (numbers.uses_star and not view.exists):
+        raise BAD_SEQUENCE  # RFC 3501 §9: but "1:*" in an empty mailbox just finds nothing
     return [view.uid_at(seq) for seq in numbers.iter(view.exists)]
 
 
@@ -80,6 +80,32 @@ def _items_for(
     return items
 
 
+async def _answer(
+    session: ImapSession,
+    view: SelectedMailbox,
+    command: cmd.Fetch,
+    entries: list[MailboxEntry],
+    changed: set[Uid],
+    out: list[rsp.Response],
+) -> int:
+    """Append one FETCH response per entry to `out`; returns how many had vanished."""
+    full = fetching.needs_body(command.items)
+    vanished = 0
+    for batch in fetching.batches(entries) if full else [entries]:
+        loaded = await session.source.load_many(batch) if full else {}
+        for entry in batch:
+            seq = view.seq_of(entry.uid)
+            content = loaded.get(entry.message_id)
+            if seq is None or (full and content is None):
+                vanished += seq is not None  # expunged by another session meanwhile
+                continue
+            body, tree = content if content is not None else (None, None)
+            message = fetching.Message(entry, view.is_recent(entry.uid), body, tree)
+            items = _items_for(session, command, entry.uid, changed)
+            out.append(fetching.fetch_data(seq, items, message))
+    return vanished
+
+
 async def on_fetch(
     session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Fetch
 ) -> list[rsp.Response]:
@@ -94,22 +120,12 @@ async def on_fetch(
     changed: set[Uid] = set()
     if not view.read_only and any(fetching.sets_seen(item) for item in command.items):
         entries, changed = await _mark_seen(session, view, entries)
-    full = fetching.needs_body(command.items)
     out: list[rsp.Response] = []
-    for entry in entries:
-        seq = view.seq_of(entry.uid)
-        if seq is None:
-            continue
-        try:
-            message = await fetching.load(session.source, entry, view.is_recent(entry.uid), full)
-            out.append(
-                fetching.fetch_data(seq, _items_for(session, command, entry.uid, changed), message)
-            )
-        except api.NotFound:
-            vanished += 1  # expunged by another session while we were answering
-        except fetching.UnknownTransferEncoding:
-            code = rsp.UNKNOWN_CTE
-            return [*out, rsp.Tagged(tag, rsp.Status.NO, "Unknown transfer encoding", code)]
+    try:
+        vanished += await _answer(session, view, command, entries, changed, out)
+    except fetching.UnknownTransferEncoding:
+        code = rsp.UNKNOWN_CTE
+        return [*out, rsp.Tagged(tag, rsp.Status.NO, "Unknown transfer encoding", code)]
     if vanished and not command.uid:
         # RFC 2180 §4.1.2 / RFC 5530: some numbered messages were expunged by another session.
         text = "Some messages were expunged"

@@ -10,10 +10,11 @@ substring matching on decoded text (§6.4.4).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import email.utils
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from pillarbox.imap import commands as cmd
@@ -171,13 +172,69 @@ def uses_modseq(key: cmd.SearchKey) -> bool:
     return False
 
 
+def flag_terms(key: cmd.SearchKey) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(flags required, flags excluded) when `key` only tests stored flags, else None.
+
+    SEARCH UNSEEN, DELETED, FLAGGED NOT SEEN ... are what clients send most; the store
+    answers them with one query instead of every entry being read and tested here.
+    """
+    if isinstance(key, cmd.SearchAll):
+        return frozenset(), frozenset()
+    if isinstance(key, cmd.SearchFlag) and key.flag != "\\Recent":
+        one = frozenset({key.flag})
+        return (one, frozenset()) if key.present else (frozenset(), one)
+    if isinstance(key, cmd.SearchNot) and isinstance(key.key, cmd.SearchFlag):
+        return flag_terms(cmd.SearchFlag(key.key.flag, not key.key.present))
+    if isinstance(key, cmd.SearchAnd):
+        present: frozenset[str] = frozenset()
+        absent: frozenset[str] = frozenset()
+        for part in key.keys:
+            terms = flag_terms(part)
+            if terms is None:
+                return None
+            present, absent = present | terms[0], absent | terms[1]
+        return present, absent
+    return None
+
+
+@dataclass(slots=True)
+class Found:
+    """What SEARCH found: sequence numbers and UIDs side by side, ascending."""
+
+    seqs: list[int] = field(default_factory=list)
+    uids: list[int] = field(default_factory=list)
+    modseq: int = 0  # the highest MODSEQ among them (RFC 7162 §3.1.5), when asked
+
+    def numbers(self, uid: bool) -> list[int]:
+        return self.uids if uid else self.seqs
+
+
+async def _by_flags(
+    view: SelectedMailbox, store: Store, terms: tuple[frozenset[str], frozenset[str]]
+) -> Found:
+    # A merge by bisection with local names: this loop runs once per match (thousands
+    # for UNSEEN in a big mailbox), so it avoids method calls and allocations.
+    found = Found()
+    known, count, left = view.uids, len(view.uids), bisect.bisect_left
+    seqs, uids = found.seqs, found.uids
+    for uid in await store.search_flags(view.mailbox_id, *terms):
+        index = left(known, uid)
+        if index < count and known[index] == uid:
+            seqs.append(index + 1)
+            uids.append(uid)
+    return found
+
+
 async def run_search(
     key: cmd.SearchKey, view: SelectedMailbox, store: Store, source: MessageSource
-) -> list[Candidate]:
+) -> Found:
     """The messages of the view that match, in sequence order."""
+    terms = flag_terms(key)
+    if terms is not None and not uses_modseq(key):
+        return await _by_flags(view, store, terms)
     entries = await store.list_entries(view.mailbox_id)
     scope = Scope(view.exists, view.uids[-1] if view.uids else 0)
-    found: list[Candidate] = []
+    found = Found()
     for entry in entries:
         seq = view.seq_of(entry.uid)
         if seq is None:
@@ -189,23 +246,23 @@ async def run_search(
             candidate.tree = await source.tree(entry.message_id, candidate.body)
             verdict = evaluate(key, candidate, scope)
         if verdict:
-            candidate.body = candidate.tree = None
-            found.append(candidate)
+            found.seqs.append(seq)
+            found.uids.append(entry.uid)
+            found.modseq = max(found.modseq, entry.modseq)
     return found
 
 
-def search_response(matches: list[Candidate], uid: bool, modseq: bool) -> responses.Untagged:
+def search_response(found: Found, uid: bool, modseq: bool) -> responses.Untagged:
     """`* SEARCH 2 3 [(MODSEQ n)]` (RFC 3501 §7.2.5, RFC 7162 §3.1.5)."""
-    numbers = sorted(m.entry.uid if uid else m.seq for m in matches)
-    highest = max((m.entry.modseq for m in matches), default=None) if modseq else None
-    return responses.search(numbers, highest)
+    highest = found.modseq if modseq and found.uids else None
+    return responses.search(found.numbers(uid), highest)
 
 
 def esearch_response(
-    tag: str, matches: list[Candidate], uid: bool, returns: tuple[str, ...], modseq: bool
+    tag: str, found: Found, uid: bool, returns: tuple[str, ...], modseq: bool
 ) -> responses.Untagged:
     """`* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set` (RFC 4731 §3.1)."""
-    numbers = sorted(m.entry.uid if uid else m.seq for m in matches)
+    numbers = found.numbers(uid)
     wanted = returns or ("ALL",)
     results: list[tuple[str, bytes]] = []
     if numbers:
@@ -217,6 +274,6 @@ def esearch_response(
             results.append(("ALL", format_set(numbers).encode("ascii")))
     if "COUNT" in wanted:
         results.append(("COUNT", b"%d" % len(numbers)))
-    if modseq and matches:
-        results.append(("MODSEQ", b"%d" % max(m.entry.modseq for m in matches)))
+    if modseq and numbers:
+        results.append(("MODSEQ", b"%d" % found.modseq))
     return responses.esearch(tag, uid, results)

@@ -26,11 +26,14 @@ from pillarbox.imap import responses as rsp
 from pillarbox.imap.fetch import MessageSource, flag_list
 from pillarbox.imap.mailboxes import Refused
 from pillarbox.imap.selected import (
+    ChangeReads,
     Exists,
     Expunged,
     FlagsChanged,
     Recent,
+    RecentClaims,
     SelectedMailbox,
+    UidIndex,
     Update,
 )
 from pillarbox.store import api
@@ -115,6 +118,9 @@ class SessionContext:
         self.tls_available: bool = service.tls is not None
         self.max_message_size: int = service.max_message_size
         self.literal_capability: str = service.engine_config.literal_capability
+        self.uid_index = UidIndex()
+        self.recent_claims = RecentClaims()
+        self.change_reads = ChangeReads(self.store)
 
 
 Handler = Callable[["ImapSession", str, Any], Awaitable[list[rsp.Response]]]
@@ -238,6 +244,9 @@ class ImapSession:
         except api.StoreError as error:
             log.event("imap.store_error", id=self.session_id, error=repr(error))
             out = [rsp.Tagged(tag, rsp.Status.NO, "Temporary server failure", rsp.UNAVAILABLE)]
+        except Exception:  # a bug: the client gets NO, the log gets the traceback
+            log.LOGGER.exception("imap.error id=%s command=%s", self.session_id, type(command))
+            out = [rsp.Tagged(tag, rsp.Status.NO, "Internal server error", rsp.SERVERBUG)]
         if self.view is not None and not self.closed and self.idling is None:
             out[-1:-1] = await self.pending_updates(expunge_allowed(command))
         return out
@@ -257,7 +266,7 @@ class ImapSession:
         self._drain_feed(view)
         if view.dirty or poll:
             try:
-                await view.refresh(self.store)
+                await view.refresh(self.context.change_reads, self.context.recent_claims, poll)
             except api.NotFound:
                 # The mailbox was deleted under us: nothing sensible remains (Dovecot: BYE).
                 self.state = LoggedOut()
@@ -268,15 +277,15 @@ class ImapSession:
         """The driver took a change from the feed while idling."""
         view = self.view
         if view is not None and change.mailbox_id == view.mailbox_id:
-            view.dirty = view.dirty or change.modseq > view.modseq
+            view.heard(change.modseq)
 
     def _drain_feed(self, view: SelectedMailbox) -> None:
         feed = self.feed
         if feed is None:
             return
         while (change := feed.get_nowait()) is not None:
-            if change.mailbox_id == view.mailbox_id and change.modseq > view.modseq:
-                view.dirty = True
+            if change.mailbox_id == view.mailbox_id:
+                view.heard(change.modseq)
 
     def update_response(self, update: Update) -> rsp.Response:
         if isinstance(update, Expunged):
@@ -409,51 +418,28 @@ class ImapSession:
         box = await mailboxes.find(self.store, self.account.id, command.mailbox)
         if command.condstore:
             self.condstore = True  # RFC 7162 §3.1.8
-        snap = await self.store.mailbox_snapshot(box.id)
-        last = snap.uids[-1] if snap.uids else api.Uid(0)
-        mark = snap.recent_mark if read_only else await self.store.claim_recent(box.id, last)
+        snap, listing = await self.context.uid_index.select(self.store, box)
+        uids = listing.uids
+        last = api.Uid(uids[-1] if uids else 0)
+        claims = self.context.recent_claims
+        if read_only:
+            mark = snap.recent_mark  # RFC 3501 §6.3.2: EXAMINE leaves \Recent alone
+        else:
+            mark = await claims.claim(self.store, box.id, box.uidvalidity, last)
         # UIDs ascend, so the recent ones are a tail of the list (RFC 3501 §2.3.2).
-        recent = snap.uids[bisect.bisect_right(snap.uids, mark) :]
-        view = SelectedMailbox(snap, read_only, recent)
+        recent = uids[bisect.bisect_right(uids, mark) :]
+        view = SelectedMailbox(snap, read_only, recent, listing)
         self.state = Selected(self.account, view)
         return select_responses(tag, view, snap, command)
 
-    async def on_create(self, tag: str, command: cmd.Create) -> list[rsp.Response]:
-        await mailboxes.on_create(self.store, self.account.id, command)
-        return [ok(tag, "CREATE completed")]
-
-    async def on_delete(self, tag: str, command: cmd.Delete) -> list[rsp.Response]:
-        await mailboxes.on_delete(self.store, self.account.id, command)
-        return [ok(tag, "DELETE completed")]
-
-    async def on_rename(self, tag: str, command: cmd.Rename) -> list[rsp.Response]:
-        await mailboxes.on_rename(self.store, self.account.id, command)
-        return [ok(tag, "RENAME completed")]
-
-    async def on_subscribe(self, tag: str, command: cmd.Subscribe) -> list[rsp.Response]:
-        await mailboxes.on_subscribe(self.store, self.account.id, command.mailbox, True)
-        return [ok(tag, "SUBSCRIBE completed")]
-
-    async def on_unsubscribe(self, tag: str, command: cmd.Unsubscribe) -> list[rsp.Response]:
-        await mailboxes.on_subscribe(self.store, self.account.id, command.mailbox, False)
-        return [ok(tag, "UNSUBSCRIBE completed")]
-
-    async def on_list(self, tag: str, command: cmd.List) -> list[rsp.Response]:
-        found = await mailboxes.on_list(self.store, self.account.id, command)
-        return [*found, ok(tag, "LIST completed")]
-
-    async def on_lsub(self, tag: str, command: cmd.Lsub) -> list[rsp.Response]:
-        found = await mailboxes.on_lsub(self.store, self.account.id, command)
-        return [*found, ok(tag, "LSUB completed")]
-
-    async def on_status(self, tag: str, command: cmd.Status) -> list[rsp.Response]:
-        box = await mailboxes.find(self.store, self.account.id, command.mailbox)
-        line = await mailboxes.status_response(self.store, box, command.items)
-        return [line, ok(tag, "STATUS completed")]
-
-    async def on_namespace(self, tag: str, command: cmd.Namespace) -> list[rsp.Response]:
-        # RFC 2342 §5: one personal namespace, no prefix, "/" as separator.
-        return [rsp.namespace([("", mailboxes.SEPARATOR)]), ok(tag, "NAMESPACE completed")]
+    async def on_mailbox_command(self, tag: str, command: Any) -> list[rsp.Response]:
+        """CREATE, DELETE, RENAME, [UN]SUBSCRIBE, LIST, LSUB, STATUS, NAMESPACE (§6.3)."""
+        handler, verb = mailboxes.HANDLERS[type(command)]
+        view = self.view
+        if isinstance(command, cmd.Delete) and view is not None and view.name == command.mailbox:
+            self.state = Authenticated(self.account)  # deleting the selected mailbox closes it
+        found = await handler(self.store, self.account.id, command)
+        return [*found, ok(tag, f"{verb} completed")]
 
     async def on_enable(self, tag: str, command: cmd.Enable) -> list[rsp.Response]:
         enabled = [name for name in command.capabilities if name == "CONDSTORE"]
@@ -538,15 +524,15 @@ HANDLERS: Final[dict[type[cmd.Command], Handler]] = {
     cmd.Authenticate: ImapSession.on_authenticate,
     cmd.Select: ImapSession.on_select,
     cmd.Examine: ImapSession.on_select,
-    cmd.Create: ImapSession.on_create,
-    cmd.Delete: ImapSession.on_delete,
-    cmd.Rename: ImapSession.on_rename,
-    cmd.Subscribe: ImapSession.on_subscribe,
-    cmd.Unsubscribe: ImapSession.on_unsubscribe,
-    cmd.List: ImapSession.on_list,
-    cmd.Lsub: ImapSession.on_lsub,
-    cmd.Status: ImapSession.on_status,
-    cmd.Namespace: ImapSession.on_namespace,
+    cmd.Create: ImapSession.on_mailbox_command,
+    cmd.Delete: ImapSession.on_mailbox_command,
+    cmd.Rename: ImapSession.on_mailbox_command,
+    cmd.Subscribe: ImapSession.on_mailbox_command,
+    cmd.Unsubscribe: ImapSession.on_mailbox_command,
+    cmd.List: ImapSession.on_mailbox_command,
+    cmd.Lsub: ImapSession.on_mailbox_command,
+    cmd.Status: ImapSession.on_mailbox_command,
+    cmd.Namespace: ImapSession.on_mailbox_command,
     cmd.Enable: ImapSession.on_enable,
     cmd.Idle: ImapSession.on_idle,
     cmd.Close: ImapSession.on_close,

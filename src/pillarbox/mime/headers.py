@@ -167,7 +167,9 @@ def decode_words(raw: bytes) -> str:
 # --- structured values: tokens, quoted strings and comments (RFC 2045 §5.1, RFC 5322 §3.2) ---
 
 _TSPECIALS: Final = frozenset(b'()<>@,;:\\"/[]?=')
-_TOKEN_RE: Final = re.compile(rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]+')
+# RFC 2045 §5.1 token: any CHAR except SPACE, CTLs and tspecials (8-bit bytes tolerated).
+_TOKEN: Final = rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]'
+_TOKEN_RE: Final = re.compile(_TOKEN + rb"+")
 _WSP_RE: Final = re.compile(rb"[ \t\r\n]+")
 
 
@@ -231,8 +233,36 @@ def _read_param_value(value: bytes, pos: int) -> tuple[bytes, int]:
     return value[pos:end].strip(b" \t\r\n"), end
 
 
+# The common shape of a parameter list, RFC 2045 §5.1 ``";" attribute "=" value``. When the
+# list has no comment, backslash or line break (_SIMPLE_REST) one regex pass gives what the
+# general loop below gives, without a Python step per byte. Possessive quantifiers keep failed
+# matches linear.
+_PARAM_RE: Final = re.compile(
+    rb";[ \t]*+(" + _TOKEN + rb'++)[ \t]*+=[ \t]*+(?:"([^"]*+)"?|([^;]*+))'
+)
+_SIMPLE_REST: Final = rb"[^(\\\r\n]*+"
+_SIMPLE_REST_RE: Final = re.compile(_SIMPLE_REST)
+
+
+def _parse_params_simple(value: bytes) -> Params:
+    """Parameters of ``value`` (the text after the type), which matches _SIMPLE_REST."""
+    found = _PARAM_RE.findall(value)
+    if not found:
+        return ()
+    # findall gives b"" for the alternative that did not match: an empty quoted value and a
+    # missing one both come out as b"".
+    pairs = [(name, quoted or plain.rstrip(b" \t")) for name, quoted, plain in found]
+    try:
+        params = tuple((name.decode(), data.decode()) for name, data in pairs)
+    except UnicodeDecodeError:
+        params = tuple((to_text(name), to_text(data)) for name, data in pairs)
+    return merge_continuations(params) if b"*" in value else params
+
+
 def parse_params(value: bytes, pos: int) -> Params:
     """Parse ``*(";" attribute "=" value)`` (RFC 2045 §5.1), merging RFC 2231 sections."""
+    if _SIMPLE_REST_RE.fullmatch(value, pos):
+        return _parse_params_simple(value[pos:])
     raw: list[tuple[str, str]] = []
     size = len(value)
     while pos < size:
@@ -327,10 +357,23 @@ TEXT_PLAIN: Final = ContentType("text", "plain", ())
 MESSAGE_RFC822: Final = ContentType("message", "rfc822", (), ("message", "rfc822"))
 
 
+# RFC 2045 §5.1 ``type "/" subtype`` and parameters without comments, backslashes or line
+# breaks (the general path handles those).
+_SIMPLE_TYPE_RE: Final = re.compile(
+    rb"[ \t]*+(" + _TOKEN + rb"++)[ \t]*+/[ \t]*+(" + _TOKEN + rb"++)(" + _SIMPLE_REST + rb")"
+)
+
+
 def parse_content_type(value: bytes | None, default: ContentType = TEXT_PLAIN) -> ContentType:
     """Parse a Content-Type value; RFC 2045 §5.2 defaults when it is absent or broken."""
     if value is None:
         return default
+    simple = _SIMPLE_TYPE_RE.fullmatch(value)
+    if simple is not None:
+        maintype, subtype, rest = simple.groups()
+        main, sub = to_text(maintype), to_text(subtype)
+        params = _parse_params_simple(rest) if rest else ()
+        return ContentType(main.lower(), sub.lower(), params, (main, sub))
     pos = skip_cfws(value, 0)
     maintype, pos = read_token(value, pos)
     pos = skip_cfws(value, pos)
@@ -353,9 +396,17 @@ class Disposition:
     params: Params
 
 
+# RFC 2183 §2 disposition type and parameters in the simple case (see _SIMPLE_TYPE_RE).
+_SIMPLE_DISPOSITION_RE: Final = re.compile(rb"[ \t]*+(" + _TOKEN + rb"++)(" + _SIMPLE_REST + rb")")
+
+
 def parse_disposition(value: bytes | None) -> Disposition | None:
     if value is None:
         return None
+    simple = _SIMPLE_DISPOSITION_RE.fullmatch(value)
+    if simple is not None:
+        kind, rest = simple.groups()
+        return Disposition(to_text(kind), _parse_params_simple(rest) if rest else ())
     pos = skip_cfws(value, 0)
     kind, pos = read_token(value, pos)
     if not kind:
@@ -367,6 +418,9 @@ def parse_token_value(value: bytes | None) -> str | None:
     """A single token such as Content-Transfer-Encoding (RFC 2045 §6.1), comments removed."""
     if value is None:
         return None
+    simple = _TOKEN_RE.match(value)  # no leading white space or comment: skip_cfws is a no-op
+    if simple is not None:
+        return to_text(simple.group())
     token, _ = read_token(value, skip_cfws(value, 0))
     return to_text(token) if token else None
 

@@ -18,6 +18,7 @@ from pillarbox.mime.address import (
     Address,
     Group,
     parse_address_list,
+    simple_mailboxes,
 )
 from pillarbox.mime.headers import Params
 from pillarbox.mime.parts import EnvelopeFields, Part
@@ -46,8 +47,15 @@ def literal(value: bytes) -> bytes:
     return b"{%d}\r\n%s" % (len(value), value)
 
 
+# Bytes that keep a value from being written as a plain quoted string (_NEEDS_LITERAL_RE and
+# the two that need a backslash).
+_NOT_PLAIN: Final = bytes(range(0x80, 0x100)) + b'\x00\r\n"\\'
+
+
 def astring(value: bytes) -> bytes:
     """A string (RFC 3501 §4.3): quoted when possible, otherwise a literal."""
+    if len(value.translate(None, _NOT_PLAIN)) == len(value):
+        return b'"' + value + b'"'
     if _NEEDS_LITERAL_RE.search(value):
         return literal(value)
     escapes = value.count(b'"') + value.count(b"\\")
@@ -98,10 +106,18 @@ def _address(addr: Address) -> bytes:
     return b"(%s %s %s %s)" % (name, nstring(addr.route), astring(mailbox), astring(host))
 
 
+def _simple_address(name: bytes | None, mailbox: bytes, host: bytes) -> bytes:
+    display = NIL if name is None else string_for_humans(name)
+    return b"(%s NIL %s %s)" % (display, astring(mailbox), astring(host))
+
+
 def address_list(raw: bytes | None) -> bytes:
     """An ENVELOPE address list; groups use the RFC 3501 §7.4.2 start/end markers."""
     if raw is None:
         return NIL
+    simple = simple_mailboxes(raw)
+    if simple is not None:
+        return b"(" + b"".join(_simple_address(*item) for item in simple) + b")"
     out: list[bytes] = []
     for item in parse_address_list(raw):
         if isinstance(item, Group):
@@ -149,71 +165,113 @@ def _text(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
+# Words that BODYSTRUCTURE writes in nearly every answer (types, parameter names, charsets,
+# encodings, dispositions), quoted once here instead of once per part.
+_COMMON_WORDS: Final = (
+    *("text", "plain", "html", "calendar", "enriched", "rfc822-headers", "csv", "xml", "x-vcard"),
+    *("multipart", "mixed", "alternative", "related", "signed", "encrypted", "report", "digest"),
+    *("message", "rfc822", "global", "delivery-status", "disposition-notification"),
+    *("application", "octet-stream", "pdf", "pkcs7-signature", "pgp-signature", "zip", "json"),
+    *("image", "png", "jpeg", "gif", "audio", "video", "TEXT", "PLAIN", "HTML", "MULTIPART"),
+    *("MIXED", "ALTERNATIVE", "RELATED", "Text", "Plain", "Html", "Multipart", "Mixed"),
+    *("Alternative", "Related", "charset", "boundary", "name", "filename", "format", "delsp"),
+    *("type", "start", "protocol", "micalg", "report-type", "method", "size", "reply-type"),
+    *("creation-date", "modification-date", "utf-8", "UTF-8", "us-ascii", "US-ASCII"),
+    *("iso-8859-1", "ISO-8859-1", "iso-8859-15", "ISO-8859-15", "windows-1252", "Windows-1252"),
+    *("flowed", "fixed", "yes", "no", "7bit", "8bit", "binary", "base64", "quoted-printable"),
+    *("7BIT", "8BIT", "BASE64", "QUOTED-PRINTABLE", "Base64", "attachment", "inline"),
+)
+_QUOTED_WORDS: Final = {word: astring(_text(word)) for word in _COMMON_WORDS}
+
+
+def _quote(value: str) -> bytes:
+    """astring (RFC 3501 §4.3) of header text."""
+    quoted = _QUOTED_WORDS.get(value)
+    return astring(_text(value)) if quoted is None else quoted
+
+
+_NIL_PARAMS_WITH_CHARSET: Final = b"(" + DEFAULT_CHARSET + b")"
+
+
 def _params(params: Params, default_charset: bool) -> bytes:
-    if not params and not default_charset:
-        return NIL
-    items = [astring(_text(name)) + b" " + astring(_text(value)) for name, value in params]
-    if default_charset and not any(name.lower() == "charset" for name, _ in params):
+    if not params:
+        return _NIL_PARAMS_WITH_CHARSET if default_charset else NIL
+    items = []
+    has_charset = False
+    for name, value in params:
+        items.append(_quote(name) + b" " + _quote(value))
+        has_charset = has_charset or name.lower() == "charset"
+    if default_charset and not has_charset:
         items.append(DEFAULT_CHARSET)
     return b"(" + b" ".join(items) + b")"
+
+
+_NO_EXTENSIONS: Final = b"NIL NIL NIL"
 
 
 def _extension_common(part: Part) -> bytes:
     """body-fld-dsp SP body-fld-lang SP body-fld-loc (RFC 3501 §9 body-ext-1part)."""
     dsp = part.disposition
+    if dsp is None and not part.language and part.location is None:
+        return _NO_EXTENSIONS
     if dsp is None:
         disposition = NIL
     else:
-        disposition = b"(%s %s)" % (astring(_text(dsp.kind)), _params(dsp.params, False))
+        disposition = b"(%s %s)" % (_quote(dsp.kind), _params(dsp.params, False))
     if part.language:
-        language = b"(" + b" ".join(astring(_text(tag)) for tag in part.language) + b")"
+        language = b"(" + b" ".join(_quote(tag) for tag in part.language) + b")"
     else:
         language = NIL
     return b" ".join((disposition, language, nstring_nolf(part.location)))
 
 
+def _encapsulated(part: Part, extended: bool, rev2: bool) -> bytes:
+    """RFC 3501 §7.4.2: message/rfc822 adds the envelope, the body structure and the line count
+    of the encapsulated message (RFC 9051 §7.5.2: message/global too). When the body could not
+    be parsed (not 7bit/8bit/binary) an empty message stands in."""
+    if part.message is None:
+        inner = envelope(EnvelopeFields()), EMPTY_BODYSTRUCTURE if extended else EMPTY_BODY
+    else:
+        inner = message_envelope(part.message), body_structure(part.message, extended, rev2)
+    return b" %s %s %d" % (*inner, part.lines)
+
+
 def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
     ctype = part.content_type
-    msg_subtypes = MESSAGE_TYPES_REV2 if rev2 else MESSAGE_TYPES_REV1
     is_text = ctype.maintype == "text"
-    fields = [
-        astring(_text(ctype.written[0])),
-        astring(_text(ctype.written[1])),
+    head = b"(%s %s %s %s %s %s %d" % (
+        _quote(ctype.written[0]),
+        _quote(ctype.written[1]),
         _params(ctype.params, is_text),
-        nstring_nolf(part.content_id),
-        nstring_nolf(part.description),
-        astring(_text(part.encoding)) if part.encoding else b'"7bit"',
-        b"%d" % part.size,
-    ]
+        NIL if part.content_id is None else nstring_nolf(part.content_id),
+        NIL if part.description is None else nstring_nolf(part.description),
+        _quote(part.encoding) if part.encoding else b'"7bit"',
+        part.body_end - part.body_start,
+    )
     if is_text:
-        fields.append(b"%d" % part.lines)  # RFC 3501 §7.4.2: size in text lines
-    elif ctype.maintype == "message" and ctype.subtype in msg_subtypes:
-        # RFC 3501 §7.4.2: message/rfc822 adds the envelope, the body structure and the line
-        # count of the encapsulated message (RFC 9051 §7.5.2: message/global too). When the
-        # body could not be parsed (not 7bit/8bit/binary) an empty message stands in.
-        if part.message is None:
-            fields.append(envelope(EnvelopeFields()))
-            fields.append(EMPTY_BODYSTRUCTURE if extended else EMPTY_BODY)
-        else:
-            fields.append(message_envelope(part.message))
-            fields.append(body_structure(part.message, extended, rev2))
-        fields.append(b"%d" % part.lines)
-    if extended:
-        fields.append(nstring_nolf(part.md5))
-        fields.append(_extension_common(part))
-    return b"(" + b" ".join(fields) + b")"
+        tail = b" %d" % part.lines  # RFC 3501 §7.4.2: size in text lines
+    elif ctype.maintype == "message" and (
+        ctype.subtype in (MESSAGE_TYPES_REV2 if rev2 else MESSAGE_TYPES_REV1)
+    ):
+        tail = _encapsulated(part, extended, rev2)
+    else:
+        tail = b""
+    if not extended:
+        return head + tail + b")"
+    md5 = NIL if part.md5 is None else nstring_nolf(part.md5)
+    return b"%s%s %s %s)" % (head, tail, md5, _extension_common(part))
 
 
 def _multipart(part: Part, extended: bool, rev2: bool) -> bytes:
     if part.children:
-        inner = b"".join(body_structure(child, extended, rev2) for child in part.children)
+        inner = b"".join([body_structure(child, extended, rev2) for child in part.children])
     else:
         inner = EMPTY_BODYSTRUCTURE if extended else EMPTY_BODY
-    fields = [inner, astring(_text(part.content_type.written[1]))]
-    if extended:
-        fields.append(_params(part.content_type.params, False))
-        fields.append(_extension_common(part))
-    return b"(" + b" ".join(fields) + b")"
+    subtype = _quote(part.content_type.written[1])
+    if not extended:
+        return b"(%s %s)" % (inner, subtype)
+    params = _params(part.content_type.params, False)
+    return b"(%s %s %s %s)" % (inner, subtype, params, _extension_common(part))
 
 
 def body_structure(part: Part, extended: bool = True, rev2: bool = False) -> bytes:
@@ -222,6 +280,6 @@ def body_structure(part: Part, extended: bool = True, rev2: bool = False) -> byt
     ``rev2`` selects IMAP4rev2 (RFC 9051 §7.5.2), where message/global is described like
     message/rfc822; IMAP4rev1 (RFC 3501) knows only message/rfc822.
     """
-    if part.is_multipart:
+    if part.content_type.maintype == "multipart":
         return _multipart(part, extended, rev2)
     return _leaf(part, extended, rev2)

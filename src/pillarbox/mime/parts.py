@@ -9,10 +9,9 @@ the bytes stays inside the enclosing part as opaque body text.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from pillarbox.mime.headers import (
     MAX_HEADER_BYTES,
@@ -25,9 +24,8 @@ from pillarbox.mime.headers import (
     parse_disposition,
     parse_language,
     parse_token_value,
-    split_fields,
-    unfold,
 )
+from pillarbox.mime.scan import wanted_fields
 
 # Our own bounds (RFC 2046 sets none): nesting of multipart/message parts and parts per message.
 MAX_DEPTH: Final = 50
@@ -92,8 +90,6 @@ class Part:
         )
 
 
-# RFC 5322 §2.1: the header section ends at the first empty line.
-_BLANK_LINE_RE: Final = re.compile(rb"\n\r?\n")
 
 _ENVELOPE_NAMES: Final = (
     b"date",
@@ -115,8 +111,12 @@ def _header_end(buf: bytes, start: int, end: int) -> int:
         return start + 2
     if buf.startswith(b"\n", start) and start < end:
         return start + 1
-    match = _BLANK_LINE_RE.search(buf, start, end)
-    return match.end() if match else end
+    # The first "\n\r\n" or "\n\n" (two finds cost less than one regex search).
+    crlf = buf.find(b"\n\r\n", start, end)
+    lf = buf.find(b"\n\n", start, end if crlf < 0 else crlf + 1)
+    if lf >= 0:
+        return lf + 2
+    return end if crlf < 0 else crlf + 3
 
 
 def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:
@@ -128,20 +128,11 @@ def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:
     return EnvelopeFields(*values)
 
 
-@functools.lru_cache(maxsize=1024)
-def _stop_pattern(bounds: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """A regex for a delimiter line of any of ``bounds``.
-
-    Longest boundary first, the innermost first among equals (as Dovecot does): a line
-    "--abc123" closes "abc123" even when an inner "abc" is active.
-    """
-    order = sorted(range(len(bounds)), key=lambda i: (-len(bounds[i]), -i))
-    alternatives = b"|".join(re.escape(bounds[i]) for i in order)
-    return re.compile(rb"\n--(" + alternatives + rb")")
+def _envelope(values: dict[bytes, bytes]) -> EnvelopeFields:
+    return EnvelopeFields(*[values.get(name) for name in _ENVELOPE_NAMES])
 
 
-@dataclass(frozen=True, slots=True)
-class _Stop:
+class _Stop(NamedTuple):
     """A delimiter line found while scanning: which boundary, where the part before it ends."""
 
     part_end: int  # the CRLF before the delimiter belongs to it (RFC 2046 §5.1.1)
@@ -150,8 +141,27 @@ class _Stop:
     line_end: int  # offset just past the delimiter line
 
 
+class _Bounds(NamedTuple):
+    """The active boundaries, outermost first, as a delimiter line is matched against them:
+    longest first, the innermost first among equals (as Dovecot does), so a line "--abc123"
+    closes "abc123" even when an inner "abc" is active."""
+
+    bounds: tuple[bytes, ...]
+    index: dict[bytes, int]  # boundary -> innermost position in ``bounds``
+    lengths: tuple[int, ...]  # the distinct boundary lengths, longest first
+
+
+_NO_BOUNDS: Final = _Bounds((), {}, ())
+
+
+def _with_boundary(outer: _Bounds, boundary: bytes) -> _Bounds:
+    bounds = (*outer.bounds, boundary)
+    index = {value: i for i, value in enumerate(bounds)}  # later (inner) entries win
+    return _Bounds(bounds, index, tuple(sorted({len(value) for value in bounds}, reverse=True)))
+
+
 class _TreeBuilder:
-    """Holds the buffer, the active boundaries and the part budget while building one tree.
+    """Holds the buffer and the part budget while building one tree.
 
     Parts end at the next line that starts with ``--`` and an active boundary. RFC 2046 §5.1.1
     asks for a prefix comparison ("it is sufficient that the boundary appear in its entirety
@@ -163,26 +173,28 @@ class _TreeBuilder:
         self.buf = buf
         self.parts = 0
 
-    def find_stop(self, pos: int, end: int, bounds: tuple[bytes, ...]) -> _Stop | None:
-        """The first delimiter line of any boundary in ``bounds`` after ``pos`` (a line start
-        or the LF before one)."""
-        if not bounds:
+    def find_stop(self, pos: int, end: int, active: _Bounds) -> _Stop | None:
+        """The first delimiter line of any active boundary after ``pos`` (a line start or the
+        LF before one). Candidates are found with ``bytes.find``: no regex is compiled per
+        boundary, which would cost more than parsing a small message."""
+        if not active.lengths:
             return None
-        pattern = _stop_pattern(bounds)
         buf = self.buf
-        match = pattern.search(buf, max(pos, 0), end)
-        if match is None:
-            return None
-        at = match.start()
-        index = len(bounds) - 1 - bounds[::-1].index(match.group(1))  # innermost of equals
-        close = buf.startswith(b"--", match.end()) and match.end() + 2 <= end
-        eol = buf.find(b"\n", match.end(), end)
-        part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
-        return _Stop(max(part_end, pos + 1), index, close, end if eol < 0 else eol + 1)
+        index = active.index
+        at = buf.find(b"\n--", max(pos, 0), end)
+        while at >= 0:
+            for length in active.lengths:  # RFC 2046 §5.1.1: the boundary is a prefix of the line
+                after = at + 3 + length
+                found = index.get(buf[at + 3 : after]) if after <= end else None
+                if found is not None:
+                    close = buf.startswith(b"--", after, end)
+                    eol = buf.find(b"\n", after, end)
+                    part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
+                    return _Stop(max(part_end, pos + 1), found, close, end if eol < 0 else eol + 1)
+            at = buf.find(b"\n--", at + 1, end)
+        return None
 
-    def header_end(
-        self, start: int, end: int, bounds: tuple[bytes, ...]
-    ) -> tuple[int, _Stop | None]:
+    def header_end(self, start: int, end: int, active: _Bounds) -> tuple[int, _Stop | None]:
         """Where the header at ``start`` ends, and the delimiter that cut it short if any.
 
         The blank line is looked for within :data:`MAX_HEADER_BYTES`; a header without one runs
@@ -191,9 +203,9 @@ class _TreeBuilder:
         window = min(end, start + MAX_HEADER_BYTES)
         body_start = _header_end(self.buf, start, window)
         if body_start == window and window < end:
-            stop = self.find_stop(start - 1, end, bounds)
+            stop = self.find_stop(start - 1, end, active)
             return (stop.part_end if stop else end), stop
-        stop = self.find_stop(start - 1, body_start, bounds)
+        stop = self.find_stop(start - 1, body_start, active)
         if stop is not None:
             return stop.part_end, stop
         return body_start, None
@@ -205,59 +217,52 @@ class _TreeBuilder:
         *,
         depth: int,
         default: ContentType,
-        bounds: tuple[bytes, ...],
+        active: _Bounds,
         root: bool,
     ) -> tuple[Part, _Stop | None]:
         """Parse the entity at ``start``; return it and the delimiter that ended it."""
         buf = self.buf
         self.parts += 1
-        body_start, stop = self.header_end(start, end, bounds)
-        fields = split_fields(buf, start, body_start)
-        first: dict[bytes, HeaderField] = {}
-        for field in fields:
-            first.setdefault(field.name, field)
-
-        def value(name: bytes) -> bytes | None:
-            field = first.get(name)
-            return None if field is None else unfold(field.value).lstrip(b" \t")
-
-        ctype = parse_content_type(value(b"content-type"), default)
-        encoding = parse_token_value(value(b"content-transfer-encoding"))
+        body_start, stop = self.header_end(start, end, active)
+        fields = wanted_fields(buf, start, body_start, root)
+        get = fields.get
+        ctype = parse_content_type(get(b"content-type"), default)
+        encoding = parse_token_value(get(b"content-transfer-encoding"))
         children: tuple[Part, ...] = ()
         message: Part | None = None
         nested = depth < MAX_DEPTH and self.parts < MAX_PARTS and stop is None
         if nested and ctype.maintype == "multipart":
-            children, body_end, stop = self.multipart(ctype, body_start, end, depth + 1, bounds)
+            children, body_end, stop = self.multipart(ctype, body_start, end, depth + 1, active)
         elif nested and _is_encapsulated(ctype, encoding):
             message, stop = self.entity(
-                body_start, end, depth=depth + 1, default=TEXT_PLAIN, bounds=bounds, root=True
+                body_start, end, depth=depth + 1, default=TEXT_PLAIN, active=active, root=True
             )
             body_end = stop.part_end if stop else end
         else:
             if stop is None:
-                stop = self.find_stop(body_start - 1, end, bounds)
+                stop = self.find_stop(body_start - 1, end, active)
             body_end = stop.part_end if stop else end
         part = Part(
-            header_start=start,
-            body_start=body_start,
-            body_end=body_end,
-            content_type=ctype,
-            encoding=encoding,
-            content_id=value(b"content-id"),
-            description=value(b"content-description"),
-            md5=value(b"content-md5"),
-            disposition=parse_disposition(value(b"content-disposition")),
-            language=parse_language(value(b"content-language")),
-            location=value(b"content-location"),
-            lines=buf.count(b"\n", body_start, body_end),
-            children=children,
-            message=message,
-            envelope=envelope_fields(first) if root else None,
+            start,
+            body_start,
+            body_end,
+            ctype,
+            encoding,
+            get(b"content-id"),
+            get(b"content-description"),
+            get(b"content-md5"),
+            parse_disposition(get(b"content-disposition")),
+            parse_language(get(b"content-language")),
+            get(b"content-location"),
+            buf.count(b"\n", body_start, body_end),
+            children,
+            message,
+            _envelope(fields) if root else None,
         )
         return part, stop
 
     def multipart(
-        self, ctype: ContentType, start: int, end: int, depth: int, outer: tuple[bytes, ...]
+        self, ctype: ContentType, start: int, end: int, depth: int, outer: _Bounds
     ) -> tuple[tuple[Part, ...], int, _Stop | None]:
         """Parse the body parts of a multipart (RFC 2046 §5.1.1).
 
@@ -268,17 +273,17 @@ class _TreeBuilder:
         if boundary is None:
             stop = self.find_stop(start - 1, end, outer)
             return (), stop.part_end if stop else end, stop
-        bounds = (*outer, boundary)
-        own = len(outer)
+        active = _with_boundary(outer, boundary)
+        own = len(outer.bounds)
         default = MESSAGE_RFC822 if ctype.subtype == "digest" else TEXT_PLAIN
         children: list[Part] = []
-        stop = self.find_stop(start - 1, end, bounds)  # the preamble ends here
+        stop = self.find_stop(start - 1, end, active)  # the preamble ends here
         while stop is not None and stop.index == own and not stop.close:
             if self.parts >= MAX_PARTS:
                 stop = self.find_stop(stop.line_end - 1, end, outer)
                 break
             child, stop = self.entity(
-                stop.line_end, end, depth=depth, default=default, bounds=bounds, root=False
+                stop.line_end, end, depth=depth, default=default, active=active, root=False
             )
             children.append(child)
         if stop is not None and stop.index == own:  # close-delimiter: the epilogue follows
@@ -303,7 +308,7 @@ def _boundary(ctype: ContentType) -> bytes | None:
 def parse(buf: bytes) -> Part:
     """Parse a whole message into its part tree. Never raises."""
     part, _ = _TreeBuilder(buf).entity(
-        0, len(buf), depth=0, default=TEXT_PLAIN, bounds=(), root=True
+        0, len(buf), depth=0, default=TEXT_PLAIN, active=_NO_BOUNDS, root=True
     )
     return part
 

@@ -38,6 +38,10 @@ async def drive_imap(
 ) -> None:
     """Run one IMAP connection to its end; never raises for anything the peer does."""
     pending: list[bytes] = [engine.send(r) for r in session.greeting()]
+    loop = asyncio.get_running_loop()
+    # RFC 3501 §5.4 / RFC 2177 §3: the autologout timer runs from the client's last bytes;
+    # what the server pushes during IDLE does not re-arm it (the client re-issues IDLE).
+    deadline = loop.time() + session.timeout
     try:
         while not engine.closed:
             event = engine.next_event()
@@ -52,8 +56,9 @@ async def drive_imap(
                 engine.tls_established()
                 session.tls_started()
                 continue
-            woken = await _wait(stream, session, shutdown)
+            woken = await _wait(stream, session, shutdown, deadline - loop.time())
             if isinstance(woken, bytes):
+                deadline = loop.time() + session.timeout
                 engine.receive_data(woken)
             elif isinstance(woken, Change):
                 session.note_change(woken)
@@ -84,11 +89,13 @@ async def _flush(stream: Stream, pending: list[bytes]) -> None:
 
 
 async def _wait(
-    stream: Stream, session: ImapSession, shutdown: asyncio.Event
+    stream: Stream, session: ImapSession, shutdown: asyncio.Event, patience: float
 ) -> bytes | Change | Wake:
     """The next bytes, a change to push while idling, or why the connection must end."""
     if shutdown.is_set():
         return Wake.SHUTDOWN
+    if patience <= 0:
+        return Wake.TIMEOUT
     receive = asyncio.ensure_future(stream.receive_some())
     stop = asyncio.ensure_future(shutdown.wait())
     waiters: set[asyncio.Future[Any]] = {receive, stop}
@@ -97,9 +104,7 @@ async def _wait(
     if news is not None:
         waiters.add(news)
     try:
-        done, _ = await asyncio.wait(
-            waiters, timeout=session.timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait(waiters, timeout=patience, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             if not waiter.done():

@@ -61,6 +61,7 @@ HELP_TOPICS: Final[dict[str, str]] = {
     "EXPN": "EXPN <list> - expand a mailing list (when enabled)",
     "STARTTLS": "STARTTLS - start TLS on this connection (RFC 3207)",
     "AUTH": "AUTH <mechanism> [initial-response] - authenticate (PLAIN, LOGIN)",
+    "ETRN": "ETRN <domain> | @<domain> - start delivery of mail held for a domain (RFC 1985)",
     "VERB": "VERB - verbose mode: report each recipient's delivery (when enabled)",
     "ONEX": "ONEX - allow only one mail transaction in this session (when enabled)",
 }
@@ -74,6 +75,7 @@ def help_lines(offer: Offer) -> tuple[str, ...]:
         and (name != "EXPN" or offer.expn)
         and (name != "STARTTLS" or offer.starttls)
         and (name != "AUTH" or offer.auth)
+        and (name != "ETRN" or offer.etrn)
         and (name not in ("VERB", "ONEX") or offer.sendmail_extensions)
     ]
     return ("Commands:", " ".join(commands), "Send HELP <command> for details", "End of HELP")

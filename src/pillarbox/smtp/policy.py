@@ -83,14 +83,18 @@ class RecipientPolicy:
                     local.setdefault(target.account_id, api.LocalTarget(target.account_id))
                 elif target.address not in remote:
                     remote[target.address] = _forwarded(recipient, target)
-        envelope = api.Envelope(
+        envelope = self.envelope(sender, params)
+        return api.Delivery(body, envelope, tuple(local.values()), tuple(remote.values()))
+
+    @staticmethod
+    def envelope(sender: str, params: MailParams) -> api.Envelope:
+        return api.Envelope(
             sender=sender,
             ret=params.ret,
             envid=params.envid,
             body=params.body,
             smtputf8=params.smtputf8,
         )
-        return api.Delivery(body, envelope, tuple(local.values()), tuple(remote.values()))
 
     def verbose_report(self, recipients: Sequence[Recipient]) -> list[Reply]:
         """Sendmail VERB: one 050 line per final target, before the end-of-data reply."""

@@ -9,6 +9,7 @@ the store: who may relay, who exists, where a message goes, and when it is safe 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import enum
 import ipaddress
 import itertools
@@ -23,7 +24,9 @@ from pillarbox import log
 from pillarbox.auth import sasl
 from pillarbox.auth.authenticator import Authenticator, Outcome
 from pillarbox.config import Config
+from pillarbox.delivery.bounce import Notifier
 from pillarbox.delivery.etrn import EtrnService
+from pillarbox.directory.model import LocalMailbox
 from pillarbox.directory.resolver import Directory
 from pillarbox.net.driver import drive
 from pillarbox.net.stream import Stream
@@ -154,6 +157,7 @@ class SmtpService:
         )
         self.policy = RecipientPolicy(config, directory, store)
         self.etrn: EtrnService | None = None  # set by the app when the queue worker runs
+        self.notifier: Notifier | None = None  # ditto: DSNs for NOTIFY=SUCCESS
 
     def handler(self, mode: ListenerMode) -> Callable[[Stream], Awaitable[None]]:
         async def serve(stream: Stream) -> None:
@@ -475,10 +479,29 @@ class SmtpSession:
             local=len(result.entries),
             queued=len(result.queued),
         )
+        await self._notify_success(transaction, stored)
         reply = Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
         if not self.verbose:
             return [reply]
         return [*self.service.policy.verbose_report(transaction.recipients), reply]
+
+
+    async def _notify_success(self, transaction: Transaction, stored: bytes) -> None:
+        """RFC 3461 §4.1: a "delivered" DSN for recipients that asked for SUCCESS and were
+        put into local mailboxes; remote ones are reported on by the queue worker."""
+        notifier = self.service.notifier
+        asked = [
+            r.dsn
+            for r in transaction.recipients
+            if "SUCCESS" in r.dsn.notify and all(isinstance(t, LocalMailbox) for t in r.targets)
+        ]
+        if notifier is None or not asked:
+            return
+        envelope = self.service.policy.envelope(transaction.sender, transaction.params)
+        try:
+            await notifier.delivered_locally(envelope, stored, asked, dt.datetime.now(dt.UTC))
+        except api.StoreError as error:  # the message is stored; only the notice is lost
+            log.event("smtp.dsn-failed", id=self.session_id, error=type(error).__name__)
 
 
 # Each handler takes its own event type; the table pairs them, so the key fixes the type.

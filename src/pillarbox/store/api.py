@@ -341,6 +341,16 @@ class Store(Protocol):
         The UIDs above the returned mark are recent for the caller and for no one else.
         """
 
+    async def search_flags(
+        self, mailbox_id: MailboxId, present: frozenset[str], absent: frozenset[str]
+    ) -> list[Uid]:
+        """UIDs (ascending) of the entries with all of `present` and none of `absent`."""
+
+    async def get_messages(
+        self, message_ids: Sequence[MessageId]
+    ) -> dict[MessageId, tuple[bytes, bytes | None]]:
+        """Bodies and parse caches of several messages in one read (missing ids left out)."""
+
     # -- outbound queue ---------------------------------------------------------------
     async def list_queue(self) -> list[QueueEntry]: ...
     async def get_queue_entry(self, queue_id: QueueId) -> QueueEntry:

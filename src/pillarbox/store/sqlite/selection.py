@@ -8,28 +8,35 @@ one read transaction, so a snapshot never mixes two commits.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 from pillarbox.store.api import (
     MailboxChanges,
     MailboxEntry,
     MailboxId,
     MailboxSnapshot,
+    MessageId,
     ModSeq,
     Uid,
 )
 from pillarbox.store.sqlite import rows
 from pillarbox.store.sqlite.accounts import get_mailbox_by_id
 from pillarbox.store.sqlite.messages import _entries
+from pillarbox.store.sqlite.schema import KEYWORDS_CONDITION, UNSEEN_CONDITION
 from pillarbox.store.sqlite.writer import Txn
 
 T = TypeVar("T")
 
 # RFC 3501 §2.3.2: the flag whose absence makes a message "unseen".
 SEEN: Final = "\\Seen"
-_UNSEEN_WHERE: Final = "mailbox_id = ? AND instr(' ' || flags || ' ', ' \\Seen ') = 0"
+_UNSEEN_WHERE: Final = f"mailbox_id = ? AND {UNSEEN_CONDITION}"
+# Without ANALYZE statistics SQLite prefers the primary key (it avoids a sort); these name
+# the small indexes the queries are written for.
+_UNSEEN_FROM: Final = "entry INDEXED BY entry_unseen"
+_CHANGED_FROM: Final = "entry INDEXED BY entry_modseq"
 
 
 def in_snapshot(conn: sqlite3.Connection, read: Callable[[sqlite3.Connection], T]) -> T:
@@ -58,17 +65,25 @@ def snapshot(conn: sqlite3.Connection, mailbox_id: MailboxId, with_uids: bool) -
         box = get_mailbox_by_id(c, mailbox_id)
         uids: tuple[Uid, ...] = ()
         if with_uids:
-            cursor = c.execute("SELECT uid FROM entry WHERE mailbox_id = ? ORDER BY uid", (box.id,))
-            uids = tuple(Uid(row[0]) for row in cursor)
+            # One string from SQLite and one C-level split: 100,000 UIDs in ~30 ms.
+            row = c.execute(
+                "SELECT group_concat(uid) FROM "
+                "(SELECT uid FROM entry WHERE mailbox_id = ? ORDER BY uid)",
+                (box.id,),
+            ).fetchone()
+            uids = cast(tuple[Uid, ...], tuple(map(int, row[0].split(",")))) if row[0] else ()
         unseen_row = c.execute(
-            f"SELECT count(*), min(uid) FROM entry WHERE {_UNSEEN_WHERE}",  # noqa: S608
+            f"SELECT count(*), min(uid) FROM {_UNSEEN_FROM} WHERE {_UNSEEN_WHERE}",  # noqa: S608
             (box.id,),
         ).fetchone()
         keywords: set[str] = set()
         for (text,) in c.execute(
-            "SELECT DISTINCT flags FROM entry WHERE mailbox_id = ? AND flags <> ''", (box.id,)
+            f"SELECT DISTINCT flags FROM entry WHERE mailbox_id = ? AND {KEYWORDS_CONDITION}",  # noqa: S608
+            (box.id,),
         ):
             keywords.update(rows.flags_set(text))
+        if unseen_row[0] < box.messages:
+            keywords.add(SEEN)
         mark = _recent_mark(c, _recent_key(box.id, box.uidvalidity))
         recent = c.execute(
             "SELECT count(*) FROM entry WHERE mailbox_id = ? AND uid > ?", (box.id, mark)
@@ -92,10 +107,11 @@ def changes_since(conn: sqlite3.Connection, mailbox_id: MailboxId, since: ModSeq
         if box.highestmodseq <= since:
             return MailboxChanges(box, (), ())
         cursor = c.execute(
-            rows.SELECT_ENTRY + "WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+            f"SELECT {rows.ENTRY_COLUMNS} FROM {_CHANGED_FROM} "  # noqa: S608
+            "WHERE mailbox_id = ? AND modseq > ?",
             (mailbox_id, since),
         )
-        changed = tuple(rows.entry(row) for row in cursor)
+        changed = tuple(sorted((rows.entry(row) for row in cursor), key=lambda e: e.uid))
         expunged = tuple(
             Uid(row[0])
             for row in c.execute(
@@ -131,3 +147,42 @@ def claim_recent(txn: Txn, mailbox_id: MailboxId, up_to: Uid) -> Uid:
 def recent_mark(conn: sqlite3.Connection, mailbox_id: MailboxId) -> Uid:
     box = get_mailbox_by_id(conn, mailbox_id)
     return _recent_mark(conn, _recent_key(box.id, box.uidvalidity))
+
+
+_HAS_FLAG: Final = "instr(' ' || flags || ' ', ' ' || ? || ' ') > 0"
+_LACKS_FLAG: Final = "instr(' ' || flags || ' ', ' ' || ? || ' ') = 0"
+
+
+def search_flags(
+    conn: sqlite3.Connection,
+    mailbox_id: MailboxId,
+    present: frozenset[str],
+    absent: frozenset[str],
+) -> list[Uid]:
+    """UIDs of the entries that have every flag of `present` and none of `absent`."""
+    # "Not \Seen" is written as the partial index's own condition so that SQLite uses it.
+    lacks = sorted(absent - {SEEN})
+    terms = [_HAS_FLAG] * len(present) + [_LACKS_FLAG] * len(lacks)
+    source = "entry"
+    if SEEN in absent:
+        terms.append(UNSEEN_CONDITION)
+        source = _UNSEEN_FROM
+    where = " AND ".join(["mailbox_id = ?", *terms])
+    cursor = conn.execute(
+        f"SELECT uid FROM {source} WHERE {where} ORDER BY uid",  # noqa: S608 - fixed terms
+        (mailbox_id, *sorted(present), *lacks),
+    )
+    return [Uid(row[0]) for row in cursor]
+
+
+def get_messages(
+    conn: sqlite3.Connection, message_ids: Sequence[MessageId]
+) -> dict[MessageId, tuple[bytes, bytes | None]]:
+    cursor = conn.execute(
+        "SELECT id, body, parsed FROM message WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps([int(m) for m in message_ids]),),
+    )
+    return {
+        MessageId(row[0]): (bytes(row[1]), None if row[2] is None else bytes(row[2]))
+        for row in cursor
+    }

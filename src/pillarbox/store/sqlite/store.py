@@ -334,6 +334,18 @@ class SqliteStore:
             return mark
         return await self._write(lambda txn: selection.claim_recent(txn, mailbox_id, up_to))
 
+    async def search_flags(
+        self, mailbox_id: MailboxId, present: frozenset[str], absent: frozenset[str]
+    ) -> list[Uid]:
+        return await self._read(
+            lambda conn: selection.search_flags(conn, mailbox_id, present, absent)
+        )
+
+    async def get_messages(
+        self, message_ids: Sequence[MessageId]
+    ) -> dict[MessageId, tuple[bytes, bytes | None]]:
+        return await self._read(lambda conn: selection.get_messages(conn, message_ids))
+
     # -- outbound queue ------------------------------------------------------------------
 
     async def list_queue(self) -> list[QueueEntry]:

@@ -1,0 +1,80 @@
+"""The few header fields a part tree needs, found in one regex pass (RFC 5322 §2.2).
+
+A part's structure needs only its Content-* fields (RFC 2045 §3, RFC 2183, RFC 3282, RFC 2557,
+RFC 1864) and, for a message, the fields IMAP ENVELOPE reports (RFC 3501 §7.4.2). Instead of
+splitting every field, :func:`wanted_fields` looks for line starts that begin with one of those
+names in a lower-cased copy of the header (field names are case-insensitive, RFC 5322 §1.2.2)
+and slices the values out of the original bytes. For those names the result is what
+:func:`~pillarbox.mime.headers.split_fields` gives; a header beyond its bounds
+(``MAX_HEADER_BYTES``, ``MAX_HEADER_FIELDS``) goes through it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from pillarbox.mime.headers import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, split_fields, unfold
+
+# RFC 2045 §3 (type, encoding, id, description), RFC 1864 (md5), RFC 2183 (disposition),
+# RFC 3282 (language), RFC 2557 §4.2 (location): what BODYSTRUCTURE reports.
+_CONTENT: Final = (
+    rb"content-(?:type|transfer-encoding|id|description|md5|disposition|language|location)"
+)
+# RFC 3501 §7.4.2: what ENVELOPE reports.
+_ENVELOPE: Final = rb"date|subject|from|sender|reply-to|to|cc|bcc|in-reply-to|message-id"
+
+# A field starts right after a line feed with its name, optional WSP and the colon (RFC 5322
+# §2.2; WSP before the colon is the obsolete syntax of RFC 5322 §4.5); its value runs on over
+# every following line that starts with WSP (RFC 5322 §2.2.3 folding). Names are matched in a
+# lower-cased copy, which keeps "\ncontent-" a literal prefix the regex engine searches for fast.
+_VALUE: Final = rb"[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)"
+_PART_FIELD_RE: Final = re.compile(rb"\n(" + _CONTENT + rb")" + _VALUE)
+_MESSAGE_FIELD_RE: Final = re.compile(rb"\n(" + _CONTENT + rb"|" + _ENVELOPE + rb")" + _VALUE)
+_CONTENT_PREFIX: Final = b"content-"
+# Fewer bytes than this cannot hold MAX_HEADER_FIELDS lines (each non-blank line is >= 2 bytes).
+_FEW_FIELDS_BYTES: Final = 2 * (MAX_HEADER_FIELDS - 1)
+
+
+def wanted_fields(buf: bytes, start: int, end: int, message: bool) -> dict[bytes, bytes]:
+    """Values of the first field of each wanted name in the header ``buf[start:end]``.
+
+    Keys are lower-case names. Content-* values are unfolded; ENVELOPE values (``message``
+    only) stay folded as ENVELOPE writes them. Leading white space is removed from both.
+    """
+    size = end - start
+    if size > _FEW_FIELDS_BYTES and (
+        size > MAX_HEADER_BYTES or buf.count(b"\n", start, end) >= MAX_HEADER_FIELDS
+    ):
+        return _from_split_fields(buf, start, end)
+    # The names follow a line feed, so the copy starts with the LF before the header.
+    if start and buf[start - 1] == 0x0A:
+        low = buf[start - 1 : end].lower()
+    else:
+        low = (b"\n" + buf[start:end]).lower()
+    base = start - 1
+    found: dict[bytes, bytes] = {}
+    pattern = _MESSAGE_FIELD_RE if message else _PART_FIELD_RE
+    for match in pattern.finditer(low):
+        name = match.group(1)
+        if name in found:
+            continue
+        value_start, value_end = match.span(2)
+        # The line end is not part of the value (nor stray CRs before it).
+        value = buf[base + value_start : base + value_end].rstrip(b"\r\n")
+        if b"\n" in value and name.startswith(_CONTENT_PREFIX):
+            value = unfold(value).lstrip(b" \t")
+        found[name] = value
+    return found
+
+
+def _from_split_fields(buf: bytes, start: int, end: int) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for field in split_fields(buf, start, end):
+        if field.name not in found:
+            value = field.value
+            if field.name.startswith(_CONTENT_PREFIX):
+                value = unfold(value)
+            # Leading white space is not part of the value; trailing is kept (as Dovecot does).
+            found[field.name] = value.lstrip(b" \t")
+    return found
