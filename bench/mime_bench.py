@@ -59,12 +59,22 @@ def big_message(attachments: int = 200, total: int = 20 * 1024 * 1024) -> bytes:
     return b"".join(parts)
 
 
-def rate(func: Callable[[bytes], object], messages: list[bytes], rounds: int) -> float:
-    start = time.perf_counter()
+def rates(
+    funcs: list[Callable[[bytes], object]], messages: list[bytes], rounds: int
+) -> list[float]:
+    """Messages per second of each function: the best of ``rounds`` passes over the corpus.
+
+    The functions take turns pass by pass, so load from other processes on the machine hits
+    them alike, and the best pass is the least disturbed one; ratios stay comparable.
+    """
+    best = [float("inf")] * len(funcs)
     for _ in range(rounds):
-        for data in messages:
-            func(data)
-    return rounds * len(messages) / (time.perf_counter() - start)
+        for i, func in enumerate(funcs):
+            start = time.perf_counter()
+            for data in messages:
+                func(data)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [len(messages) / seconds for seconds in best]
 
 
 def timed_peak(func: Callable[[bytes], object], data: bytes) -> tuple[float, int]:
@@ -83,11 +93,10 @@ def main() -> None:
     args = parser.parse_args()
     messages = [normalize_line_ends(p.read_bytes()) for p in sorted(CORPUS.glob("*.eml"))]
     print(
-        f"corpus: {len(messages)} messages, {sum(map(len, messages))} bytes, {args.rounds} rounds"
+        f"corpus: {len(messages)} messages, {sum(map(len, messages))} bytes, "
+        f"best of {args.rounds} interleaved passes"
     )
-    ours_rate = rate(ours, messages, args.rounds)
-    env_rate = rate(ours_with_envelope, messages, args.rounds)
-    std_rate = rate(stdlib, messages, args.rounds)
+    ours_rate, env_rate, std_rate = rates([ours, ours_with_envelope, stdlib], messages, args.rounds)
     print(f"  pillarbox.mime parse+BODYSTRUCTURE:          {ours_rate:10.0f} msg/s")
     print(f"  pillarbox.mime parse+BODYSTRUCTURE+ENVELOPE: {env_rate:10.0f} msg/s")
     print(f"  email.message_from_bytes + walk:            {std_rate:10.0f} msg/s")

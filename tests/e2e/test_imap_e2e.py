@@ -81,11 +81,13 @@ def test_the_seed_session(server: Server) -> None:
     assert b"[HIGHESTMODSEQ " in text
     assert select[-1].startswith(b"a2 OK [READ-WRITE]")
     fetch = imap.command("a3", "FETCH 1 BODY[TEXT]")
-    assert fetch[0] == b"* 1 FETCH (FLAGS (\\Seen \\Recent) BODY[TEXT] {11}\r\n" or fetch[
-        0
-    ].startswith(b"* 1 FETCH (")
-    assert b"Hi Tyler!\r\n" in b"".join(fetch)
-    assert fetch[-1].startswith(b"a3 OK")
+    # The body, then the \\Seen that the non-PEEK fetch set (RFC 3501 §6.4.5).
+    assert fetch == [
+        b"* 1 FETCH (BODY[TEXT] {11}\r\n",
+        b"Hi Tyler!\r\n",
+        b" FLAGS (\\Seen \\Recent))\r\n",
+        b"a3 OK FETCH completed\r\n",
+    ]
     store = imap.command("a4", "STORE 1 +FLAGS \\Deleted")
     assert store[0] == b"* 1 FETCH (FLAGS (\\Deleted \\Seen \\Recent))\r\n"
     assert store[-1].startswith(b"a4 OK")

@@ -28,6 +28,13 @@ def test_dot_stuff(body: bytes, wire: bytes) -> None:
     assert dot_stuff(body) == wire
 
 
+def test_dot_stuff_puts_the_status_line_in_front() -> None:
+    status = b"+OK 9 octets\r\n"
+    assert dot_stuff(b".a\r\n.b\r\n", status) == status + b"..a\r\n..b\r\n.\r\n"
+    assert dot_stuff(b"a\r\nb", status) == status + b"a\r\nb\r\n.\r\n"
+    assert dot_stuff(b"", status) == status + b".\r\n"
+
+
 def test_to_crlf_leaves_crlf_text_alone_and_fixes_bare_lf() -> None:
     data = b"a\r\nb\r\n"
     assert to_crlf(data) is data

@@ -209,6 +209,21 @@ async def test_a_failing_delivery_does_not_disturb_concurrent_ones(store: Store)
     assert [e.uid for e in await store.list_entries(inbox.id)] == list(range(1, 10))
 
 
+async def test_an_unreferenced_body_is_gone_for_every_reader(store: Store) -> None:
+    jane = await account(store)
+    result = await store.deliver(replace(to(LocalTarget(jane.id)), parsed=b"\x00tree"))
+    kept = await store.append(jane.id, INBOX, body("kept"))
+    await store.expunge(result.entries[0].mailbox_id, [result.entries[0].uid])
+    with pytest.raises(NotFound):
+        await store.get_body(result.message_id)
+    with pytest.raises(NotFound):
+        await store.get_message_cache(result.message_id)
+    with pytest.raises(NotFound):
+        await store.set_message_cache(result.message_id, b"x")
+    found = await store.get_messages([result.message_id, kept.message_id])
+    assert found == {kept.message_id: (body("kept"), None)}
+
+
 async def test_parse_cache_is_kept_with_the_body(store: Store) -> None:
     jane = await account(store)
     result = await store.deliver(replace(to(LocalTarget(jane.id)), parsed=b"\x00tree"))

@@ -22,6 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from pillarbox.imap import commands as cmd
+from pillarbox.imap import responses as rsp
+from pillarbox.store import api
 from pillarbox.store.api import (
     Mailbox,
     MailboxChanges,
@@ -218,6 +221,37 @@ class SelectedMailbox:
             del self.uids[seq - 1]  # one memmove in C, even for 100,000 messages
         self._recent_told = len(self.recent)
         return [Expunged(seq) for seq in seqs]
+
+
+# RFC 3501 §2.3.2 system flags, the FLAGS every mailbox offers.
+SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+def select_responses(
+    tag: str, view: SelectedMailbox, snap: api.MailboxSnapshot, command: cmd.Select | cmd.Examine
+) -> list[rsp.Response]:
+    """RFC 3501 §6.3.1 untagged data of SELECT/EXAMINE, RFC 7162 §3.1.2 HIGHESTMODSEQ."""
+    flags = list(SYSTEM_FLAGS) + sorted(f for f in view.flags if f not in SYSTEM_FLAGS)
+    permanent = [*flags, "\\*"] if not view.read_only else []
+    out: list[rsp.Response] = [
+        rsp.flags(flags),
+        rsp.UntaggedStatus(rsp.Status.OK, "Flags permitted", rsp.permanentflags(permanent)),
+        rsp.exists(view.exists),
+        rsp.recent(len(view.recent)),
+    ]
+    if snap.first_unseen is not None:
+        seq = view.seq_of(snap.first_unseen)
+        if seq is not None:
+            out.append(rsp.UntaggedStatus(rsp.Status.OK, "First unseen", rsp.unseen(seq)))
+    out += [
+        rsp.UntaggedStatus(rsp.Status.OK, "UIDs valid", rsp.uidvalidity(view.uidvalidity)),
+        rsp.UntaggedStatus(rsp.Status.OK, "Predicted next UID", rsp.uidnext(view.uidnext)),
+        rsp.UntaggedStatus(rsp.Status.OK, "Highest", rsp.highestmodseq(view.modseq)),
+    ]
+    code = rsp.READ_ONLY if view.read_only else rsp.READ_WRITE
+    name = "EXAMINE" if isinstance(command, cmd.Examine) else "SELECT"
+    out.append(rsp.Tagged(tag, rsp.Status.OK, f"{name} completed", code))
+    return out
 
 
 # -- UID lists shared by the sessions of one service ---------------------------------------

@@ -35,11 +35,10 @@ from pillarbox.imap.selected import (
     SelectedMailbox,
     UidIndex,
     Update,
+    select_responses,
 )
 from pillarbox.store import api
 
-# RFC 3501 §2.3.2 system flags, the FLAGS every mailbox offers.
-SYSTEM_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 # RFC 3501 §5.4: an idle client is logged out after at least 30 minutes.
 AUTOLOGOUT: Final = 30 * 60.0
 # Before login a client gets less patience (no RFC minimum applies there).
@@ -378,11 +377,6 @@ class ImapSession:
         self._sasl_tag = tag
         return await self._sasl_step(None)
 
-    @property
-    def authenticating(self) -> bool:
-        """True while an AUTHENTICATE exchange waits for the client's next line."""
-        return self._sasl is not None
-
     async def on_sasl_line(self, line: bytes) -> list[rsp.Response]:
         """One client line of an AUTHENTICATE exchange (RFC 3501 §6.2.2)."""
         tag = self._sasl_tag
@@ -484,33 +478,6 @@ def ok(tag: str, text: str, code: rsp.Code | None = None) -> rsp.Tagged:
 
 def no(tag: str, text: str, code: rsp.Code | None = None) -> rsp.Tagged:
     return rsp.Tagged(tag, rsp.Status.NO, text, code)
-
-
-def select_responses(
-    tag: str, view: SelectedMailbox, snap: api.MailboxSnapshot, command: cmd.Select | cmd.Examine
-) -> list[rsp.Response]:
-    """RFC 3501 §6.3.1 untagged data of SELECT/EXAMINE, RFC 7162 §3.1.2 HIGHESTMODSEQ."""
-    flags = list(SYSTEM_FLAGS) + sorted(f for f in view.flags if f not in SYSTEM_FLAGS)
-    permanent = [*flags, "\\*"] if not view.read_only else []
-    out: list[rsp.Response] = [
-        rsp.flags(flags),
-        rsp.UntaggedStatus(rsp.Status.OK, "Flags permitted", rsp.permanentflags(permanent)),
-        rsp.exists(view.exists),
-        rsp.recent(len(view.recent)),
-    ]
-    if snap.first_unseen is not None:
-        seq = view.seq_of(snap.first_unseen)
-        if seq is not None:
-            out.append(rsp.UntaggedStatus(rsp.Status.OK, "First unseen", rsp.unseen(seq)))
-    out += [
-        rsp.UntaggedStatus(rsp.Status.OK, "UIDs valid", rsp.uidvalidity(view.uidvalidity)),
-        rsp.UntaggedStatus(rsp.Status.OK, "Predicted next UID", rsp.uidnext(view.uidnext)),
-        rsp.UntaggedStatus(rsp.Status.OK, "Highest", rsp.highestmodseq(view.modseq)),
-    ]
-    code = rsp.READ_ONLY if view.read_only else rsp.READ_WRITE
-    name = "EXAMINE" if isinstance(command, cmd.Examine) else "SELECT"
-    out.append(ok(tag, f"{name} completed", code))
-    return out
 
 
 HANDLERS: Final[dict[type[cmd.Command], Handler]] = {

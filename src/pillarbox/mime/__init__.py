@@ -5,6 +5,7 @@ Modules:
 - ``parts``      one-pass parser: :func:`parts.parse` gives a tree of frozen :class:`parts.Part`
                  records with byte offsets of every header and body (RFC 2045/2046/5322/6532);
                  never raises; bounded by ``MAX_DEPTH``/``MAX_PARTS``/``MAX_HEADER_BYTES``.
+- ``scan``       the Content-*/ENVELOPE fields a part tree needs, found in one regex pass.
 - ``headers``    field splitting, unfolding, RFC 2047 encoded-words, RFC 2231 parameters,
                  Content-Type/Disposition/Transfer-Encoding/Language with RFC defaults.
 - ``address``    RFC 5322 address lists (groups, routes, quoted local parts, comments,

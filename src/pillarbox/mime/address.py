@@ -247,30 +247,47 @@ class _Parser:
         return out
 
 
-# The common shapes of an address list item (RFC 5322 §3.4): ``local@domain`` and
-# ``Display Name <local@domain>``, comma-separated, with no quotes, comments, groups, routes,
-# domain literals, backslashes or dots in the name. For such a list the general parser above
-# gives exactly these pieces (the name's words joined by one space, RFC 5322 §3.2.5), so one
-# regex per item replaces its token loop. Possessive quantifiers keep failed matches linear.
+# The common shapes of an address list item (RFC 5322 §3.4): ``local@domain``,
+# ``Display Name <local@domain>`` and ``"Display Name" <local@domain>``, comma-separated, with
+# no comments, groups, routes, domain literals, backslashes, or dots in an unquoted name. For
+# such a list the general parser above gives exactly these pieces (the name's words joined by
+# one space, RFC 5322 §3.2.5), so one regex per item replaces its token loop. Possessive
+# quantifiers keep failed matches linear.
 _SPEC_CHARS: Final = rb'[^ \t\r\n"()<>@,;:\[\]\\]++'
 _WORD: Final = rb'[^ \t\r\n\x0b\x0c"()<>@,;:.\[\]\\]++'
+_WSP: Final = rb"[ \t\r\n]"
 _SIMPLE_ITEM_RE: Final = re.compile(
-    rb"[ \t\r\n]*+(?:("
+    _WSP
+    + rb"*+(?:("
     + _SPEC_CHARS
     + rb")@("
     + _SPEC_CHARS
-    + rb")|((?:"
+    + rb")|(?:("
     + _WORD
-    + rb"[ \t\r\n]++)*+"
+    + rb"(?:"
+    + _WSP
+    + rb"++"
     + _WORD
-    + rb")?[ \t\r\n]*+<("
+    + rb')*+)|"([^"\\\r\n]*+)")?'
+    + _WSP
+    + rb"*+<("
     + _SPEC_CHARS
     + rb")@("
     + _SPEC_CHARS
-    + rb")>)[ \t\r\n]*+(?:,|\Z)"
+    + rb")>)"
+    + _WSP
+    + rb"*+(?:,|\Z)"
 )
 
 SimpleMailbox = tuple[bytes | None, bytes, bytes]  # display name, local part, domain
+
+
+def _simple_name(words: bytes | None, quoted: bytes | None) -> bytes | None:
+    if words is not None:
+        return b" ".join(words.split())
+    if quoted is not None:
+        return quoted.replace(b" . ", b". ")  # as _phrase does
+    return None
 
 
 def simple_mailboxes(raw: bytes) -> list[SimpleMailbox] | None:
@@ -283,11 +300,11 @@ def simple_mailboxes(raw: bytes) -> list[SimpleMailbox] | None:
         match = _SIMPLE_ITEM_RE.match(raw, pos)
         if match is None or len(out) >= MAX_ADDRESSES:
             return None
-        local, host, name, angle_local, angle_host = match.groups()
+        local, host, words, quoted, angle_local, angle_host = match.groups()
         if local is not None:
             out.append((None, local, host))
         else:
-            out.append((None if name is None else b" ".join(name.split()), angle_local, angle_host))
+            out.append((_simple_name(words, quoted), angle_local, angle_host))
         pos = match.end()
     return out or None
 

@@ -246,23 +246,27 @@ _SIMPLE_REST_RE: Final = re.compile(_SIMPLE_REST)
 
 def _parse_params_simple(value: bytes) -> Params:
     """Parameters of ``value`` (the text after the type), which matches _SIMPLE_REST."""
-    found = _PARAM_RE.findall(value)
-    if not found:
-        return ()
+    params = []
     # findall gives b"" for the alternative that did not match: an empty quoted value and a
     # missing one both come out as b"".
-    pairs = [(name, quoted or plain.rstrip(b" \t")) for name, quoted, plain in found]
+    for name, quoted, plain in _PARAM_RE.findall(value):
+        params.append((name, quoted or plain.rstrip(b" \t")))
     try:
-        params = tuple((name.decode(), data.decode()) for name, data in pairs)
+        decoded = tuple([(name.decode(), data.decode()) for name, data in params])
     except UnicodeDecodeError:
-        params = tuple((to_text(name), to_text(data)) for name, data in pairs)
-    return merge_continuations(params) if b"*" in value else params
+        decoded = tuple([(to_text(name), to_text(data)) for name, data in params])
+    return merge_continuations(decoded) if b"*" in value else decoded
 
 
 def parse_params(value: bytes, pos: int) -> Params:
     """Parse ``*(";" attribute "=" value)`` (RFC 2045 §5.1), merging RFC 2231 sections."""
     if _SIMPLE_REST_RE.fullmatch(value, pos):
         return _parse_params_simple(value[pos:])
+    return _parse_params_general(value, pos)
+
+
+def _parse_params_general(value: bytes, pos: int) -> Params:
+    """The parameter loop for any input: comments, quoted pairs and folding included."""
     raw: list[tuple[str, str]] = []
     size = len(value)
     while pos < size:
@@ -371,7 +375,10 @@ def parse_content_type(value: bytes | None, default: ContentType = TEXT_PLAIN) -
     simple = _SIMPLE_TYPE_RE.fullmatch(value)
     if simple is not None:
         maintype, subtype, rest = simple.groups()
-        main, sub = to_text(maintype), to_text(subtype)
+        try:
+            main, sub = maintype.decode(), subtype.decode()
+        except UnicodeDecodeError:
+            main, sub = to_text(maintype), to_text(subtype)
         params = _parse_params_simple(rest) if rest else ()
         return ContentType(main.lower(), sub.lower(), params, (main, sub))
     pos = skip_cfws(value, 0)

@@ -9,9 +9,10 @@ the bytes stays inside the enclosing part as opaque body text.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
-from typing import Final, NamedTuple
+from dataclasses import dataclass, fields
+from typing import Final, NamedTuple, cast
 
 from pillarbox.mime.headers import (
     MAX_HEADER_BYTES,
@@ -90,7 +91,6 @@ class Part:
         )
 
 
-
 _ENVELOPE_NAMES: Final = (
     b"date",
     b"subject",
@@ -103,6 +103,111 @@ _ENVELOPE_NAMES: Final = (
     b"in-reply-to",
     b"message-id",
 )
+
+
+class _PartSlots:
+    """Part's memory layout with plain attribute assignment, to build parts fast.
+
+    A frozen dataclass sets each field through ``object.__setattr__``, which made ``Part(...)``
+    the costliest single step of parsing a small part (15 fields). :func:`_new_part` fills one
+    of these and then gives it the class Part (same slots, so Python allows the change); the
+    result equals, and behaves exactly as, ``Part(...)`` with the same values.
+    """
+
+    __slots__ = (
+        "body_end",
+        "body_start",
+        "children",
+        "content_id",
+        "content_type",
+        "description",
+        "disposition",
+        "encoding",
+        "envelope",
+        "header_start",
+        "language",
+        "lines",
+        "location",
+        "md5",
+        "message",
+    )
+
+    def __init__(
+        self,
+        header_start: int,
+        body_start: int,
+        body_end: int,
+        content_type: ContentType,
+        encoding: str | None,
+        content_id: bytes | None,
+        description: bytes | None,
+        md5: bytes | None,
+        disposition: Disposition | None,
+        language: tuple[str, ...] | None,
+        location: bytes | None,
+        lines: int,
+        children: tuple[Part, ...],
+        message: Part | None,
+        envelope: EnvelopeFields | None,
+    ) -> None:
+        self.header_start = header_start
+        self.body_start = body_start
+        self.body_end = body_end
+        self.content_type = content_type
+        self.encoding = encoding
+        self.content_id = content_id
+        self.description = description
+        self.md5 = md5
+        self.disposition = disposition
+        self.language = language
+        self.location = location
+        self.lines = lines
+        self.children = children
+        self.message = message
+        self.envelope = envelope
+
+
+# CPython lays slots out in sorted name order, so equal name sets mean equal layouts.
+assert sorted(_PartSlots.__slots__) == sorted(field.name for field in fields(Part))
+
+
+def _new_part(
+    header_start: int,
+    body_start: int,
+    body_end: int,
+    content_type: ContentType,
+    encoding: str | None,
+    content_id: bytes | None,
+    description: bytes | None,
+    md5: bytes | None,
+    disposition: Disposition | None,
+    language: tuple[str, ...] | None,
+    location: bytes | None,
+    lines: int,
+    children: tuple[Part, ...],
+    message: Part | None,
+    envelope: EnvelopeFields | None,
+) -> Part:
+    """``Part(...)`` with the same positional arguments, built through :class:`_PartSlots`."""
+    part = _PartSlots(
+        header_start,
+        body_start,
+        body_end,
+        content_type,
+        encoding,
+        content_id,
+        description,
+        md5,
+        disposition,
+        language,
+        location,
+        lines,
+        children,
+        message,
+        envelope,
+    )
+    part.__class__ = Part  # type: ignore[assignment]
+    return cast(Part, part)
 
 
 def _header_end(buf: bytes, start: int, end: int) -> int:
@@ -129,16 +234,20 @@ def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:
 
 
 def _envelope(values: dict[bytes, bytes]) -> EnvelopeFields:
-    return EnvelopeFields(*[values.get(name) for name in _ENVELOPE_NAMES])
+    return EnvelopeFields(*map(values.get, _ENVELOPE_NAMES))
 
 
 class _Stop(NamedTuple):
     """A delimiter line found while scanning: which boundary, where the part before it ends."""
 
     part_end: int  # the CRLF before the delimiter belongs to it (RFC 2046 §5.1.1)
-    index: int  # position of the boundary in the active list (0 = outermost)
+    bound: int  # position of the boundary in the active list (0 = outermost)
     close: bool
     line_end: int  # offset just past the delimiter line
+
+
+# tuple.__new__ skips the keyword-taking __new__ that NamedTuple generates in Python.
+_make_stop: Final = functools.partial(tuple.__new__, _Stop)
 
 
 class _Bounds(NamedTuple):
@@ -147,7 +256,7 @@ class _Bounds(NamedTuple):
     closes "abc123" even when an inner "abc" is active."""
 
     bounds: tuple[bytes, ...]
-    index: dict[bytes, int]  # boundary -> innermost position in ``bounds``
+    positions: dict[bytes, int]  # boundary -> innermost position in ``bounds``
     lengths: tuple[int, ...]  # the distinct boundary lengths, longest first
 
 
@@ -156,8 +265,8 @@ _NO_BOUNDS: Final = _Bounds((), {}, ())
 
 def _with_boundary(outer: _Bounds, boundary: bytes) -> _Bounds:
     bounds = (*outer.bounds, boundary)
-    index = {value: i for i, value in enumerate(bounds)}  # later (inner) entries win
-    return _Bounds(bounds, index, tuple(sorted({len(value) for value in bounds}, reverse=True)))
+    positions = {value: i for i, value in enumerate(bounds)}  # later (inner) entries win
+    return _Bounds(bounds, positions, tuple(sorted({len(value) for value in bounds}, reverse=True)))
 
 
 class _TreeBuilder:
@@ -180,17 +289,18 @@ class _TreeBuilder:
         if not active.lengths:
             return None
         buf = self.buf
-        index = active.index
+        positions = active.positions
         at = buf.find(b"\n--", max(pos, 0), end)
         while at >= 0:
             for length in active.lengths:  # RFC 2046 §5.1.1: the boundary is a prefix of the line
                 after = at + 3 + length
-                found = index.get(buf[at + 3 : after]) if after <= end else None
+                found = positions.get(buf[at + 3 : after]) if after <= end else None
                 if found is not None:
                     close = buf.startswith(b"--", after, end)
                     eol = buf.find(b"\n", after, end)
                     part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
-                    return _Stop(max(part_end, pos + 1), found, close, end if eol < 0 else eol + 1)
+                    line_end = end if eol < 0 else eol + 1
+                    return _make_stop((max(part_end, pos + 1), found, close, line_end))
             at = buf.find(b"\n--", at + 1, end)
         return None
 
@@ -242,7 +352,7 @@ class _TreeBuilder:
             if stop is None:
                 stop = self.find_stop(body_start - 1, end, active)
             body_end = stop.part_end if stop else end
-        part = Part(
+        part = _new_part(
             start,
             body_start,
             body_end,
@@ -278,7 +388,7 @@ class _TreeBuilder:
         default = MESSAGE_RFC822 if ctype.subtype == "digest" else TEXT_PLAIN
         children: list[Part] = []
         stop = self.find_stop(start - 1, end, active)  # the preamble ends here
-        while stop is not None and stop.index == own and not stop.close:
+        while stop is not None and stop.bound == own and not stop.close:
             if self.parts >= MAX_PARTS:
                 stop = self.find_stop(stop.line_end - 1, end, outer)
                 break
@@ -286,7 +396,7 @@ class _TreeBuilder:
                 stop.line_end, end, depth=depth, default=default, active=active, root=False
             )
             children.append(child)
-        if stop is not None and stop.index == own:  # close-delimiter: the epilogue follows
+        if stop is not None and stop.bound == own:  # close-delimiter: the epilogue follows
             stop = self.find_stop(stop.line_end - 1, end, outer)
         return tuple(children), stop.part_end if stop else end, stop
 

@@ -28,7 +28,7 @@ _ENVELOPE: Final = rb"date|subject|from|sender|reply-to|to|cc|bcc|in-reply-to|me
 # §2.2; WSP before the colon is the obsolete syntax of RFC 5322 §4.5); its value runs on over
 # every following line that starts with WSP (RFC 5322 §2.2.3 folding). Names are matched in a
 # lower-cased copy, which keeps "\ncontent-" a literal prefix the regex engine searches for fast.
-_VALUE: Final = rb"[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)"
+_VALUE: Final = rb"[ \t]*+:[ \t]*+([^\n]*+(?:\n[ \t][^\n]*+)*+)"
 _PART_FIELD_RE: Final = re.compile(rb"\n(" + _CONTENT + rb")" + _VALUE)
 _MESSAGE_FIELD_RE: Final = re.compile(rb"\n(" + _CONTENT + rb"|" + _ENVELOPE + rb")" + _VALUE)
 _CONTENT_PREFIX: Final = b"content-"

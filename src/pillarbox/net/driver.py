@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pillarbox.net.stream import Interrupted, Stream, StreamClosed
+
+# Replies at least this long are not copied into one buffer with their neighbours.
+COALESCE_LIMIT: Final = 16 * 1024
 
 
 class Engine(Protocol):
@@ -64,8 +67,7 @@ async def drive(
                 pending.extend(engine.send(reply) for reply in await session.handle(event))
                 continue
             if pending:
-                await stream.send_all(b"".join(pending))
-                pending.clear()
+                await _flush(stream, pending)
             if engine.closed:
                 break
             if session.tls_requested and tls_context is not None:
@@ -79,12 +81,29 @@ async def drive(
                 break
             engine.receive_data(data)
         if pending:
-            await stream.send_all(b"".join(pending))
+            await _flush(stream, pending)
     except (StreamClosed, ConnectionError, ssl.SSLError, TimeoutError):
         pass  # the peer went away or the TLS handshake failed: nothing to tell it
     finally:
         stream.close()
         await session.close()
+
+
+async def _flush(stream: Stream, pending: list[bytes]) -> None:
+    """Write the pending replies in order: small ones joined into one write, large ones
+    (a retrieved message) on their own, since copying them costs more than a write."""
+    small: list[bytes] = []
+    for data in pending:
+        if len(data) < COALESCE_LIMIT:
+            small.append(data)
+            continue
+        if small:
+            await stream.send_all(b"".join(small))
+            small.clear()
+        await stream.send_all(data)
+    if small:
+        await stream.send_all(b"".join(small))
+    pending.clear()
 
 
 async def _receive(stream: Stream, session: Session, shutdown: asyncio.Event) -> bytes | None:

@@ -16,6 +16,9 @@ _BARE_LF: Final = re.compile(rb"(?<!\r)\n")
 # The first empty line ends the header section (RFC 5322 §2.1); LF-only tolerated.
 _HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
 _STUFFED_LINE: Final = re.compile(rb"(?m)^\.")
+# RFC 1939 §3: a line that begins with the termination octet gets one more in front.
+_STUFF_AFTER: Final = b"\n."
+_STUFFED: Final = b"\n.."
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -25,23 +28,30 @@ def to_crlf(data: bytes) -> bytes:
     return _BARE_LF.sub(_CRLF, data)
 
 
-def dot_stuff(body: bytes) -> bytes:
+def dot_stuff(body: bytes, prefix: bytes = b"") -> bytes:
     """A message as the lines of a multi-line response: every line that begins with "."
     gets another "." in front (RFC 1939 §3), a final CRLF if missing, and the terminating
-    ".CRLF". Bare LF line ends become CRLF.
+    ".CRLF". Bare LF line ends become CRLF. `prefix` (the status line) is put in front
+    in the same copy.
 
-    Hot path (RETR of large messages): two memchr counts decide whether line ends need
-    fixing, and stuffing follows every LF, so even a client that splits lines on bare LF
-    cannot see the terminator early. A body with as many bare CRs as bare LFs (which the
-    store never holds: bodies are CRLF) keeps its bare LFs, still safely stuffed.
+    Hot path (RETR of large messages): CPython scans bytes at about a byte a nanosecond,
+    so this makes three passes over the body (two counts decide whether line ends need
+    fixing, one split finds the lines to stuff) and copies it once, in the final join
+    (each large buffer also costs the allocator fresh pages).
+    Stuffing follows every LF, so even a client that splits lines on bare LF cannot see
+    the terminator early. A body with as many bare CRs as bare LFs (which the store never
+    holds: bodies are CRLF) keeps its bare LFs, still safely stuffed.
     """
     if body.count(b"\r") != body.count(b"\n"):
         body = _BARE_LF.sub(_CRLF, body)
-    stuffed = body.replace(b"\n.", b"\n..")
-    head = b"." if stuffed.startswith(b".") else b""
-    if not stuffed or stuffed.endswith(_CRLF):
-        return b"".join((head, stuffed, _TERMINATOR))
-    return b"".join((head, stuffed, _CRLF, _TERMINATOR))
+    tail = _TERMINATOR if not body or body.endswith(_CRLF) else _CRLF + _TERMINATOR
+    head = prefix + b"." if body.startswith(b".") else prefix
+    pieces = body.split(_STUFF_AFTER)
+    if len(pieces) == 1:
+        return b"".join((head, body, tail))
+    pieces[0] = head + pieces[0]
+    pieces[-1] += tail  # the last piece is short unless one stuffed line ends the body
+    return _STUFFED.join(pieces)
 
 
 def dot_unstuff(response_lines: bytes) -> bytes:

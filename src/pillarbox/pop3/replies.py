@@ -95,7 +95,7 @@ def encode(response: Response) -> bytes:
         return _status_line(b"-ERR", response.text, response.code)
     first = _status_line(b"+OK", response.text, response.code)
     if response.body is not None:
-        return first + dot_stuff(response.body)
+        return dot_stuff(response.body, first)  # one copy of a large body
     if response.lines is not None:
         return first + _multiline(response.lines)
     return first

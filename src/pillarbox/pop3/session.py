@@ -66,10 +66,11 @@ TOO_MANY_ERRORS: Final = Err("Too many errors, closing connection.", closes=True
 # RFC 1939 §5: a message another session (IMAP) expunged since login can no longer be read.
 MESSAGE_GONE: Final = Err("message was removed by another session")
 SECONDS_PER_DAY: Final = 86_400
-# Clients RETR in number order: reading the next bodies while the current one is on the
-# wire hides the store's thread hop. Bounded in count and size (memory per session).
-READ_AHEAD: Final = 4
-READ_AHEAD_MAX_SIZE: Final = 256 * 1024
+# Clients RETR in number order, so bodies are read in windows: one store call (one hop to
+# a reader thread) per window, and the next window is read while this one is sent. A
+# window is bounded in messages and octets; a session holds at most two (memory).
+PREFETCH_MESSAGES: Final = 64
+PREFETCH_OCTETS: Final = 1024 * 1024
 
 
 class MaildropLocks:
@@ -186,6 +187,80 @@ class Opened:
     drop: Maildrop
 
 
+Found = dict[api.MessageId, tuple[bytes, bytes | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """One store read: the bodies of message numbers start..stop-1."""
+
+    start: int
+    stop: int
+    read: asyncio.Future[Found]
+
+
+class BodyWindows:
+    """Message bodies read ahead of the client, a window of messages per store call.
+
+    RETR n finds its body in the window holding n; reaching the last window starts the
+    read of the next one, so the store's thread hop overlaps the sending. Windows the
+    client has passed are dropped; a number outside every window starts over there.
+    """
+
+    def __init__(self, store: api.Store, entries: Sequence[api.MailboxEntry]) -> None:
+        self._store = store
+        self._entries = entries
+        self._windows: list[_Window] = []
+        self._reading: set[asyncio.Future[Found]] = set()
+
+    async def body(self, number: int) -> bytes:
+        """The body of message `number`; NotFound if the store no longer holds it."""
+        window = next((w for w in self._windows if w.start <= number < w.stop), None)
+        if window is None:
+            self._windows.clear()
+            window = self._open(number)
+        self._windows = [w for w in self._windows if w.stop > number]
+        if window is self._windows[-1] and window.stop <= len(self._entries):
+            self._open(window.stop)
+        try:
+            found = await window.read
+        except api.StoreError:
+            self._windows.clear()  # read again at the next command
+            raise
+        body = found.get(self._entries[number - 1].message_id)
+        if body is None:
+            raise api.NotFound(f"message {number} was removed")
+        return body[0]
+
+    def _open(self, start: int) -> _Window:
+        stop, octets = start, 0
+        while stop <= len(self._entries) and stop - start < PREFETCH_MESSAGES:
+            octets += self._entries[stop - 1].size
+            if octets > PREFETCH_OCTETS and stop > start:
+                break
+            stop += 1
+        ids = [entry.message_id for entry in self._entries[start - 1 : stop - 1]]
+        read = asyncio.ensure_future(self._store.get_messages(ids))
+        self._reading.add(read)
+        read.add_done_callback(self._finished)
+        window = _Window(start, stop, read)
+        self._windows.append(window)
+        return window
+
+    def _finished(self, read: asyncio.Future[Found]) -> None:
+        self._reading.discard(read)
+        if not read.cancelled():
+            read.exception()  # a dropped window's failure is nobody's to report
+
+    async def close(self) -> None:
+        """Cancel the reads still running (the connection is gone)."""
+        self._windows.clear()
+        reading = list(self._reading)
+        for read in reading:
+            read.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
+
+
 class Pop3Session:
     """One POP3 connection's decisions (the `net.driver.Session` protocol)."""
 
@@ -199,7 +274,7 @@ class Pop3Session:
         self.retrieved: set[int] = set()  # message numbers sent by RETR (RFC 2449 §6.7)
         self.errors = 0
         self._sasl: sasl.SaslExchange | None = None
-        self._bodies: dict[int, asyncio.Future[bytes]] = {}  # read ahead, by number
+        self._bodies: BodyWindows | None = None  # set at login
 
     # -- driver protocol -------------------------------------------------------------------
 
@@ -237,10 +312,8 @@ class Pop3Session:
         return SHUTTING_DOWN
 
     async def close(self) -> None:
-        for future in self._bodies.values():
-            future.cancel()
-        if self._bodies:
-            await asyncio.gather(*self._bodies.values(), return_exceptions=True)
+        if self._bodies is not None:
+            await self._bodies.close()
         if self.opened is not None:
             self.service.locks.release(self.opened.account.id)
         log.event("pop3.disconnect", id=self.session_id)
@@ -325,6 +398,7 @@ class Pop3Session:
         mailbox = await self.store.get_mailbox(account.id, api.INBOX)
         entries = tuple(await self.store.list_entries(mailbox.id))
         drop = Maildrop((uidl_string(mailbox.uidvalidity, e.uid), e.size) for e in entries)
+        self._bodies = BodyWindows(self.store, entries)
         return Opened(account, mailbox, entries, drop)
 
     async def on_capa(self, event: Capa) -> Response:
@@ -358,34 +432,18 @@ class Pop3Session:
             return replies.uidl_listing(drop.uids())
         return replies.uidl_line(event.number, drop.uid(event.number))
 
-    def _read(self, number: int) -> asyncio.Future[bytes]:
-        future = self._bodies.pop(number, None)
-        if future is None:
-            message_id = self._opened.entries[number - 1].message_id
-            future = asyncio.ensure_future(self.store.get_body(message_id))
-        return future
-
-    def _read_ahead(self, number: int) -> None:
-        entries = self._opened.entries
-        for ahead in range(number + 1, min(number + READ_AHEAD, len(entries)) + 1):
-            entry = entries[ahead - 1]
-            if ahead not in self._bodies and entry.size <= READ_AHEAD_MAX_SIZE:
-                self._bodies[ahead] = asyncio.ensure_future(self.store.get_body(entry.message_id))
-
-    async def _body(self, number: int, read_ahead: bool = False) -> bytes | Err:
+    async def _body(self, number: int) -> bytes | Err:
         self._opened.drop.check(number)
-        future = self._read(number)
-        if read_ahead:
-            self._read_ahead(number)
+        assert self._bodies is not None  # set with `opened`
         try:
-            return await future
+            return await self._bodies.body(number)
         except api.NotFound:
             return MESSAGE_GONE
         except api.StoreError:
             return replies.SYSTEM_TEMPORARY
 
     async def on_retr(self, event: Retr) -> Response:
-        body = await self._body(event.number, read_ahead=True)
+        body = await self._body(event.number)
         if isinstance(body, Err):
             return body
         self.retrieved.add(event.number)

@@ -51,6 +51,8 @@ READER_THREADS: Final = 4
 BUSY_TIMEOUT_MS: Final = 10_000
 # Prepared statements kept per connection: every statement of the store fits.
 STATEMENT_CACHE: Final = 256
+# sqlite.org/pragma.html#pragma_secure_delete; see `connect`.
+SECURE_DELETE: Final = "FAST"
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -67,6 +69,12 @@ def connect(path: Path) -> sqlite3.Connection:
     # With journal_mode=WAL, synchronous=FULL syncs the WAL at every COMMIT: a commit
     # that returned is on disk (sqlite.org/pragma.html#pragma_synchronous).
     conn.execute("PRAGMA synchronous = FULL")
+    # Some builds (Debian's) default to secure_delete = ON, which overwrites every freed
+    # page: expunging 1,000 messages of 100 KB then writes and fsyncs 100 MB of zeros.
+    # FAST still clears freed content on b-tree pages but skips the extra I/O for
+    # overflow pages, so deleted bodies linger in free pages until reused, as an
+    # unlinked Maildir file lingers on disk.
+    conn.execute(f"PRAGMA secure_delete = {SECURE_DELETE}")
     return conn
 
 

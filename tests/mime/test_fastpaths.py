@@ -1,0 +1,150 @@
+"""The fast paths give what the general parsers give: header scan, parameters, addresses, parts."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from pillarbox.mime import address, headers, parts, scan
+from pillarbox.mime.headers import TEXT_PLAIN, parse_content_type, parse_disposition
+from pillarbox.mime.imapview import address_list
+from pillarbox.mime.parts import Part, parse
+
+HEADER_PIECES = st.sampled_from(
+    [
+        b"Content-Type",
+        b"content-type",
+        b"CONTENT-TRANSFER-ENCODING",
+        b"Content-ID",
+        b"Content-Disposition",
+        b"Content-Language",
+        b"Content-Location",
+        b"Content-MD5",
+        b"Content-Description",
+        b"Content-Type-X",
+        b"From",
+        b"To",
+        b"Cc",
+        b"Subject",
+        b"Message-ID",
+        b"In-Reply-To",
+        b"X-Other",
+        b": ",
+        b":",
+        b" :",
+        b"\r\n",
+        b"\n",
+        b"\r\n ",
+        b"\r\n\t",
+        b" ",
+        b"\r",
+        b"text/plain; charset=utf-8",
+        b"a@b.example",
+        b"\xc3\xa9",
+    ]
+)
+HEADERS = st.lists(HEADER_PIECES, max_size=30).map(b"".join)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(HEADERS, st.sampled_from([b"", b"--b\r\n", b"x\n"]), st.booleans())
+def test_header_scan_matches_split_fields(header: bytes, before: bytes, message: bool) -> None:
+    buf = before + header + b"\r\n\r\nbody"
+    start = len(before)
+    end = parts._header_end(buf, start, len(buf))  # as the parser cuts the header
+    general = scan._from_split_fields(buf, start, end)
+    pattern = scan._MESSAGE_FIELD_RE if message else scan._PART_FIELD_RE
+    expected = {
+        name: value
+        for name, value in general.items()
+        if pattern.fullmatch(b"\n" + name + b":") is not None
+    }
+    assert scan.wanted_fields(buf, start, end, message) == expected
+
+
+PARAM_PIECES = st.sampled_from(
+    [
+        *(b";", b"=", b'"', b" ", b"\t", b"name", b"charset", b"*", b"*0", b"*1*"),
+        *(b"utf-8''a%20b", b"x/y", b"a b", b"\xc3\xa9", b"\xff", b"(", b")", b"\\", b"\r\n "),
+        *(b"'", b"/"),
+    ]
+)
+PARAMS = st.lists(PARAM_PIECES, max_size=16).map(b"".join)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(PARAMS)
+@example(b'; name="a;b" ; x=y ;; z = "unclosed')
+def test_parameter_fast_path_matches_the_general_loop(value: bytes) -> None:
+    assert headers.parse_params(value, 0) == headers._parse_params_general(value, 0)
+
+
+@settings(max_examples=200, deadline=1000)
+@given(st.sampled_from([b"text/plain", b"Multipart/Mixed ", b"a/b", b"x /y", b"text/"]), PARAMS)
+def test_content_type_fast_path_matches_the_general_parse(head: bytes, rest: bytes) -> None:
+    value = head + rest
+    fast = parse_content_type(value)
+    # A comment in front forces the general path; it must change nothing else.
+    slow = parse_content_type(b"() " + value)
+    assert fast == slow
+    assert parse_disposition(value) == parse_disposition(b"()" + value)
+
+
+ADDRESS_PIECES = st.sampled_from(
+    [
+        *(b"John", b"Q.", b"Smith", b"=?utf-8?q?J=C3=BCrgen?=", b"\xc3\xa9", b'"Doe, J"', b'""'),
+        *(b"<", b">", b"@", b",", b" ", b"\r\n ", b"a@b.example", b"<x.y@z.example>", b":"),
+        *(b";", b"(c)", b"\\", b"[1.2.3.4]", b'"a . b"'),
+    ]
+)
+ADDRESSES = st.lists(ADDRESS_PIECES, max_size=12).map(b"".join)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(ADDRESSES)
+@example(b'"a . b" <x@y.example>, Jo Q <q@r>')
+def test_simple_address_lists_match_the_general_parser(raw: bytes) -> None:
+    simple = address.simple_mailboxes(raw)
+    general = tuple(address._Parser(address.tokenize(raw)).address_list())
+    if simple is not None:
+        assert general == tuple(address.Address(n, None, local, host) for n, local, host in simple)
+    assert address.parse_address_list(raw) == general
+
+
+def test_common_address_lists_take_the_fast_path() -> None:
+    raw = b'Alice Example <alice@example.org>, "Bob B." <bob@example.net>,\r\n carol@example.com'
+    assert address.simple_mailboxes(raw) == [
+        (b"Alice Example", b"alice", b"example.org"),
+        (b"Bob B.", b"bob", b"example.net"),
+        (None, b"carol", b"example.com"),
+    ]
+    assert address_list(raw) == (
+        b'(("Alice Example" NIL "alice" "example.org")("Bob B." NIL "bob" "example.net")'
+        b'(NIL NIL "carol" "example.com"))'
+    )
+
+
+def test_fast_part_construction_equals_the_dataclass() -> None:
+    values = (0, 10, 20, TEXT_PLAIN, "7bit", b"<id>", None, None, None, ("en",), None, 2, (), None)
+    built = parts._new_part(*values, None)
+    assert type(built) is Part
+    assert built == Part(*values, None)
+    assert hash(built) == hash(Part(*values, None))
+    assert sorted(field.name for field in fields(Part)) == sorted(parts._PartSlots.__slots__)
+
+
+def test_prefix_boundaries_of_different_lengths_nest() -> None:
+    msg = (
+        b"Content-Type: multipart/mixed; boundary=ab\r\n\r\n--ab\r\n"
+        b"Content-Type: multipart/mixed; boundary=abcd\r\n\r\n--abcd\r\n\r\ninner\r\n"
+        b"--abcd--\r\n--ab\r\n\r\nsecond\r\n--ab--\r\n"
+    )
+    tree = parse(msg)
+    assert len(tree.children) == 2
+    assert len(tree.children[0].children) == 1
+    inner = tree.children[0].children[0]
+    assert msg[inner.body_start : inner.body_end] == b"inner"
+    second = tree.children[1]
+    assert msg[second.body_start : second.body_end] == b"second"
