@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/smtp_load.py
+	$(BIN)/python bench/queue_bench.py
+	$(BIN)/python bench/pop3_bench.py
+	$(BIN)/python bench/imap_bench.py
+	$(BIN)/python bench/mime_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -104,6 +104,10 @@ class Pop3Config:
 class ImapConfig:
     listen: tuple[ListenAddress, ...] = (ListenAddress("127.0.0.1", 1143),)
     listen_tls: tuple[ListenAddress, ...] = (ListenAddress("127.0.0.1", 1993),)
+    # IDLE keeps one connection per client device open for hours, so the bounds are far
+    # above SMTP's (10,000 idle clients is a goal of bench/imap_bench.py).
+    max_connections: int = 20_000
+    max_connections_per_ip: int = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +265,15 @@ SECTIONS: Final[dict[str, tuple[type, dict[str, Converter]]]] = {
             "max_errors": _positive_int,
         },
     ),
-    "imap": (ImapConfig, {"listen": _list_of(_listen), "listen_tls": _list_of(_listen)}),
+    "imap": (
+        ImapConfig,
+        {
+            "listen": _list_of(_listen),
+            "listen_tls": _list_of(_listen),
+            "max_connections": _positive_int,
+            "max_connections_per_ip": _positive_int,
+        },
+    ),
     "tls": (TlsConfig, {"certificate": _STR, "key": _STR}),
     "auth": (AuthConfig, {"allow_plaintext_on_loopback": _BOOL, "failure_delay": _NUMBER}),
     "delivery": (

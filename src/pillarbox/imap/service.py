@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -23,21 +22,12 @@ from pillarbox.net.listener import ConnectionLimits
 from pillarbox.net.stream import Stream
 from pillarbox.store import api
 
-# Connection limits until [imap] has its own keys: IDLE keeps one connection per client
-# device open for hours, so the bounds are far above SMTP's (10,000 idle clients is a goal).
-MAX_CONNECTIONS: Final = 20_000
-MAX_CONNECTIONS_PER_IP: Final = 20_000
-# Store reads run on threads that hold the GIL while they turn rows into records; with
-# CPython's default 5 ms switch interval the event loop waits that long for each of them,
-# which halved IMAP throughput under 8 concurrent clients (bench/imap_bench.py). 0.5 ms
-# keeps the loop responsive. Process-wide: belongs in app.serve (see the IMAP notes).
-GIL_SWITCH_INTERVAL: Final = 0.0005
 # RFC 3501 §7.1.5: a server may greet with BYE when it will not serve the connection.
 TOO_MANY_CONNECTIONS: Final = rsp.UntaggedStatus(rsp.Status.BYE, "Too many connections")
 
 
 def connection_limits(config: Config) -> ConnectionLimits:
-    return ConnectionLimits(MAX_CONNECTIONS_PER_IP, MAX_CONNECTIONS)
+    return ConnectionLimits(config.imap.max_connections_per_ip, config.imap.max_connections)
 
 
 def is_loopback(ip: str) -> bool:
@@ -67,7 +57,6 @@ class ImapService:
         self.max_message_size = config.smtp.max_message_size
         self.engine_config = ImapConfig(max_message_size=self.max_message_size)
         self.context = SessionContext(self)
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
 
     def session(self, stream: Stream) -> ImapSession:
         return ImapSession(self.context, stream.peer_ip, stream.tls, is_loopback(stream.peer_ip))

@@ -485,7 +485,6 @@ class SmtpSession:
             return [reply]
         return [*self.service.policy.verbose_report(transaction.recipients), reply]
 
-
     async def _notify_success(self, transaction: Transaction, stored: bytes) -> None:
         """RFC 3461 §4.1: a "delivered" DSN for recipients that asked for SUCCESS and were
         put into local mailboxes; remote ones are reported on by the queue worker."""
