@@ -32,9 +32,10 @@ from pillarbox.smtp.session import ListenerMode, SmtpService
 from pillarbox.store.sqlite import SqliteStore
 
 # Store reads and commits run on threads that hold the GIL while they turn rows into
-# records; with CPython's default 5 ms switch interval the event loop waits that long for
-# each of them, which halved IMAP throughput under 8 clients (bench/imap_bench.py).
-GIL_SWITCH_INTERVAL: Final = 0.0005
+# records; with CPython's default 5 ms switch interval the event loop can wait that long
+# for each of them (IMAP throughput halved under 8 clients), while 0.5 ms cost SMTP intake
+# a third of its rate in GIL hand-offs (bench/smtp_load.py). 2 ms serves both.
+GIL_SWITCH_INTERVAL: Final = 0.002
 # How long a graceful shutdown waits for transactions in flight before cutting them.
 SHUTDOWN_GRACE: Final = 30.0
 
