@@ -9,8 +9,8 @@ from typing import cast
 
 import pytest
 
-from pillarbox.pop3 import session
-from pillarbox.pop3.session import BodyWindows
+from pillarbox.pop3 import bodies
+from pillarbox.pop3.bodies import BodyWindows
 from pillarbox.store import api
 
 WHEN = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -69,8 +69,8 @@ def windows(count: int, sizes: Sequence[int] | None = None) -> tuple[BodyWindows
 
 @pytest.fixture
 def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session, "PREFETCH_MESSAGES", 3)
-    monkeypatch.setattr(session, "PREFETCH_OCTETS", 100)
+    monkeypatch.setattr(bodies, "PREFETCH_MESSAGES", 3)
+    monkeypatch.setattr(bodies, "PREFETCH_OCTETS", 100)
 
 
 @pytest.mark.usefixtures("small_windows")
