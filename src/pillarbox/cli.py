@@ -52,14 +52,21 @@ async def domain_remove(store: api.Store, args: argparse.Namespace) -> None:
 
 
 async def domain_list(store: api.Store, args: argparse.Namespace) -> None:
-    for domain in await store.list_domains():
-        print(domain.name)
+    """All local domains; with DOMAIN, just that one (NotFound, exit 1, if not local)."""
+    domains = [d.name for d in await store.list_domains()]
+    if args.domain:
+        wanted = args.domain.lower()
+        if wanted not in domains:
+            raise api.NotFound(f"domain {args.domain}")
+        domains = [wanted]
+    for name in domains:
+        print(name)
 
 
 # -- user ------------------------------------------------------------------------------------
 
 
-def _read_secret(from_stdin: bool, what: str) -> str:
+def _read_secret(from_stdin: bool, what: str, flag: str) -> str:
     if from_stdin:
         secret = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
@@ -67,31 +74,27 @@ def _read_secret(from_stdin: bool, what: str) -> str:
         if getpass.getpass(f"{what} again: ") != secret:
             raise UsageError(f"the two {what.lower()}s differ")
     else:
-        raise UsageError(f"give the {what.lower()} on standard input with --{what_flag(what)}")
+        raise UsageError(f"give the {what.lower()} on standard input with {flag}")
     if not secret:
         raise UsageError(f"the {what.lower()} is empty")
     return secret
 
 
-def what_flag(what: str) -> str:
-    return "password-stdin" if what == "Password" else "secret-stdin"
-
-
 async def user_add(store: api.Store, args: argparse.Namespace) -> None:
-    password = _read_secret(args.password_stdin, "Password")
+    password = _read_secret(args.password_stdin, "Password", "--password-stdin")
     hashed = await asyncio.to_thread(hash_password, password)
     account = await store.add_account(args.address, hashed, name=args.name, quota=args.quota)
     print(f"added user {account.address}")
 
 
 async def user_passwd(store: api.Store, args: argparse.Namespace) -> None:
-    password = _read_secret(args.password_stdin, "Password")
+    password = _read_secret(args.password_stdin, "Password", "--password-stdin")
     await store.set_password(args.address, await asyncio.to_thread(hash_password, password))
     print(f"changed password of {args.address}")
 
 
 async def user_apop(store: api.Store, args: argparse.Namespace) -> None:
-    secret = None if args.clear else _read_secret(args.secret_stdin, "Secret")
+    secret = None if args.clear else _read_secret(args.secret_stdin, "Secret", "--secret-stdin")
     await store.set_apop_secret(args.address, secret)
     print(f"{'cleared' if secret is None else 'set'} APOP secret of {args.address}")
 
@@ -265,7 +268,9 @@ def _domain_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add(group, "add", domain_add, "accept mail for DOMAIN").add_argument("domain")
     _add(group, "remove", domain_remove, "stop accepting mail for DOMAIN").add_argument("domain")
-    _add(group, "list", domain_list, "list local domains").add_argument("domain", nargs="?")
+    _add(group, "list", domain_list, "list local domains (or check one)").add_argument(
+        "domain", nargs="?"
+    )
 
 
 def _user_parser(commands: argparse._SubParsersAction[_Parser]) -> None:

@@ -26,6 +26,8 @@ def run(tmp_path: Path, *args: str, input: str | None = None) -> subprocess.Comp
 def test_domain_user_alias_round_trip(tmp_path: Path) -> None:
     assert run(tmp_path, "domain", "add", "Example.ORG").returncode == 0
     assert run(tmp_path, "domain", "list").stdout.split() == ["example.org"]
+    assert run(tmp_path, "domain", "list", "EXAMPLE.org").stdout.split() == ["example.org"]
+    assert run(tmp_path, "domain", "list", "other.example").returncode == 1
     done = run(
         tmp_path,
         "user",

@@ -511,3 +511,19 @@ def test_help_describes_etrn(server: Server) -> None:
     assert b"ETRN" in b" ".join(talk.command("HELP"))
     assert talk.command("HELP ETRN")[0].startswith(b"214 2.0.0 ETRN")
     talk.close()
+
+
+def test_a_refusal_between_bdat_chunks_never_stores_part_of_a_message(server: Server) -> None:
+    talk = Dialogue(server.ports["smtp"])
+    talk.reply()
+    talk.command("EHLO client.example")
+    talk.command("MAIL FROM:<mac@pillarbox.test>")
+    talk.command("RCPT TO:<tyler@pillarbox.test>")
+    first, second = MESSAGE[:20], MESSAGE[20:]
+    talk.send(b"BDAT %d\r\n" % len(first) + first)
+    assert talk.code() == 250
+    assert talk.command("BOGUS")[0].startswith(b"500")
+    talk.send(b"BDAT %d LAST\r\n" % len(second) + second)
+    assert talk.code() == 503
+    talk.close()
+    assert count_messages(server, "tyler@pillarbox.test") == 0

@@ -126,6 +126,7 @@ class Transaction:
     params: MailParams
     recipients: list[Recipient] = field(default_factory=list)
     chunks: list[bytes] = field(default_factory=list)
+    receiving: bool = False  # after 354 or the first BDAT: data_timeout applies
     size: int = 0
 
 
@@ -207,7 +208,7 @@ class SmtpSession:
 
     @property
     def timeout(self) -> float:
-        if self.transaction is not None and self.transaction.chunks:
+        if self.transaction is not None and self.transaction.receiving:
             return self.config.smtp.data_timeout
         return self.config.smtp.command_timeout
 
@@ -297,8 +298,10 @@ class SmtpSession:
         return []
 
     async def on_rejected(self, event: Rejected) -> Sequence[Reply]:
-        if event.reply.code >= 500 and self.transaction is not None and self.transaction.chunks:
-            self.transaction.chunks.clear()
+        if self.transaction is not None and self.transaction.receiving:
+            # A refused body (too big, bare CR/LF) or a refusal between BDAT chunks ends the
+            # transaction: never store what remains of a message with a part missing.
+            self.transaction = None
         return [event.reply]
 
     async def on_help(self, event: Help) -> Sequence[Reply]:
@@ -414,6 +417,7 @@ class SmtpSession:
         transaction = self.transaction
         if transaction is None or not transaction.recipients:
             return [replies.NO_VALID_RECIPIENTS]
+        transaction.receiving = True
         return [START_DATA]
 
     async def on_message(self, event: MessageData) -> Sequence[Reply]:
@@ -423,11 +427,12 @@ class SmtpSession:
         transaction = self.transaction
         if transaction is None or not transaction.recipients:
             return [replies.NO_VALID_RECIPIENTS]
+        transaction.receiving = True
         transaction.chunks.append(event.data)
         transaction.size += len(event.data)
         limit = self.config.smtp.max_message_size
         if limit and transaction.size > limit:
-            transaction.chunks.clear()
+            self.transaction = None  # RFC 3030 §2: later chunks are refused until RSET
             return [replies.MESSAGE_TOO_BIG]
         if not event.last:
             return [Reply(250, "2.0.0", f"{len(event.data)} octets received")]
