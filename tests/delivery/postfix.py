@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 POSTFIX = "/usr/sbin/postfix"
 DAEMON_DIR = Path("/usr/lib/postfix/sbin")
 MAIL_USER = "nobody"
@@ -77,12 +79,6 @@ def unavailable() -> str | None:
     if os.geteuid() != 0:
         return "a private Postfix instance must be started as root"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Postfix:

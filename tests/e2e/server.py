@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.ports import free_port
+
 PILLARBOX = [sys.executable, "-m", "pillarbox.cli"]
 START_TIMEOUT = 20.0
 
 SERVICES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

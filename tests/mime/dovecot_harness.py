@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_port
+
 DOVECOT = Path("/usr/sbin/dovecot")
 USER = "corpus"
 PASSWORD = "corpus-pass"
@@ -82,13 +84,6 @@ class Dovecot:
         )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait_listening(port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -124,7 +119,7 @@ def _started(tmp: Path) -> Iterator[Dovecot]:
         (tmp / sub).mkdir(parents=True, exist_ok=True)
     for sub in ("mail", "home"):
         shutil.chown(tmp / sub, mail_user.pw_uid, mail_user.pw_gid)
-    port = _free_port()
+    port = free_port()
     config = tmp / "dovecot.conf"
     config.write_text(
         _CONFIG.format(
