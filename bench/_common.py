@@ -183,6 +183,31 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a server's worker processes), from /proc."""
+    found = [pid]
+    for parent in found:
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                found.extend(int(child) for child in task.read_text().split())
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def tree_peak_rss_kb(pid: int) -> int | None:
+    """The sum of VmHWM over a process and its descendants, or None if unreadable."""
+    peaks = [proc_status_kb(member, "VmHWM") for member in process_tree(pid)]
+    known = [peak for peak in peaks if peak is not None]
+    return sum(known) if known else None
+
+
+def reset_tree_peak_rss(pid: int) -> bool:
+    """Reset VmHWM of a process and its descendants; False if not permitted."""
+    results = [reset_peak_rss(member) for member in process_tree(pid)]  # reset every one
+    return all(results)
+
+
 def filesystem_type(path: Path) -> str:
     """The type of the filesystem holding `path`, from /proc/mounts ("?" if unknown)."""
     best, kind = "", "?"

@@ -33,6 +33,7 @@ data_dir = "{data}"
 listen = ["{host}:{port}"]
 submission = []
 submissions = []
+processes = {processes}
 
 [pop3]
 listen = []
@@ -62,6 +63,7 @@ class PillarboxServer:
 
     workdir: Path | None = None
     port: int = 0
+    processes: int = 1  # smtp.processes
     base: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     log: BinaryIO | None = None
@@ -106,7 +108,13 @@ class PillarboxServer:
     def _prepare(self, base: Path) -> None:
         self.port = self.port or free_port()
         self.config.write_text(
-            _CONFIG.format(domain=BENCH_DOMAIN, data=base / "data", host=LOOPBACK, port=self.port)
+            _CONFIG.format(
+                domain=BENCH_DOMAIN,
+                data=base / "data",
+                host=LOOPBACK,
+                port=self.port,
+                processes=self.processes,
+            )
         )
         self._admin(["domain", "add", BENCH_DOMAIN])
         self._admin(["user", "add", BENCH_RCPT, "--password-stdin"], BENCH_PASSWORD + "\n")

@@ -11,9 +11,11 @@ one run on 127.0.0.1, and prints Pillarbox's rate as a multiple of Postfix's:
              smtpd fsyncs the queue file before 250, the "durable" reference.
   sink       Postfix's smtp-sink, which stores nothing: the ceiling for the client and TCP.
 
-Peak RSS (VmHWM, reset before each scenario) is shown for the Pillarbox process so that
-"memory flat as sessions grow" can be read off the table. Use --target HOST:PORT to load a
-server that is already running (loopback only).
+Pillarbox runs with `smtp.processes` = --processes (default: one per CPU, as Postfix runs
+as many smtpd processes as it has clients). Peak RSS (VmHWM, reset before each scenario)
+is the sum over the Pillarbox process and its SMTP workers, so that "memory flat as
+sessions grow" can be read off the table. Use --target HOST:PORT to load a server that is
+already running (loopback only).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from _common import (
     filesystem_type,
     make_message,
     percentile,
-    proc_status_kb,
-    reset_peak_rss,
+    reset_tree_peak_rss,
+    tree_peak_rss_kb,
 )
 from _loadgen import LoadPlan, LoadResult, run_load
 from _pillarbox import PillarboxServer
@@ -171,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"{DEFAULT_DURATION:g}; 0 = no time limit)",
     )
     parser.add_argument(
+        "--processes",
+        type=positive,
+        default=cpu_count(),
+        metavar="N",
+        help="Pillarbox's smtp.processes (default: the CPU count, here %(default)s)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=Path(tempfile.gettempdir()),
@@ -196,7 +205,7 @@ def messages_per_session(args: argparse.Namespace, sessions: int, size: int) -> 
 
 @contextmanager
 def start_pillarbox(args: argparse.Namespace) -> Iterator[Running]:
-    with PillarboxServer(workdir=args.workdir) as server:
+    with PillarboxServer(workdir=args.workdir, processes=args.processes) as server:
         yield Running("pillarbox", LOOPBACK, server.port, server.pid)
         print(f"  pillarbox mailbox list: {server.mailbox_summary() or '(no output)'}")
 
@@ -263,9 +272,9 @@ def run_target(runner: asyncio.Runner, args: argparse.Namespace, target: Running
             count = messages_per_session(args, sessions, size)
             duration = args.duration if args.duration > 0 else None
             plan = LoadPlan(target.host, target.port, sessions, count, template, duration)
-            rss_reset = target.pid is not None and reset_peak_rss(target.pid)
+            rss_reset = target.pid is not None and reset_tree_peak_rss(target.pid)
             result = measure(runner, plan)
-            peak = None if target.pid is None else proc_status_kb(target.pid, "VmHWM")
+            peak = None if target.pid is None else tree_peak_rss_kb(target.pid)
             total += result.accepted
             note = "" if rss_reset or target.pid is None else "peak RSS since start"
             if target.after is not None:
@@ -338,6 +347,7 @@ def print_context(args: argparse.Namespace) -> None:
     workdir = args.workdir.resolve()
     print(
         f"smtp_load: {cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"pillarbox smtp.processes = {args.processes}, "
         f"workdir {workdir} ({filesystem_type(workdir)}), client loop "
         f"{type(new_loop()).__module__.split('.')[0]}"
     )

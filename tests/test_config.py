@@ -47,6 +47,8 @@ def test_file_overrides_and_durations(tmp_path: Path) -> None:
         ('[tls]\ncertificate = "c.pem"', "tls.key"),
         ("wat = 1", "wat"),
         ("[smtp]\nvrfy = 1", "smtp.vrfy"),
+        ("[smtp]\nprocesses = 0", "smtp.processes"),
+        ("[smtp]\nprocesses = 65", "smtp.processes"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:

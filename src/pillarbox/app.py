@@ -12,17 +12,20 @@ import contextlib
 import signal
 import ssl
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from pillarbox import log
+from pillarbox import log, workers
 from pillarbox.auth.authenticator import Authenticator
 from pillarbox.auth.passwords import VerifyCache
 from pillarbox.auth.throttle import LoginThrottle, ThrottlePolicy
 from pillarbox.config import Config
+from pillarbox.delivery.bounce import Notifier
 from pillarbox.delivery.etrn import EtrnService
+from pillarbox.delivery.routing import Router
 from pillarbox.delivery.worker import DeliveryWorker
-from pillarbox.directory.cache import CachedLookups
+from pillarbox.directory.cache import DEFAULT_TTL, CachedLookups
 from pillarbox.directory.resolver import Directory
 from pillarbox.imap.service import ImapService, connection_limits
 from pillarbox.net.listener import ConnectionCounter, ConnectionLimits, Listener
@@ -68,10 +71,9 @@ def _start_delivery(runtime: Runtime, tasks: asyncio.TaskGroup) -> DeliveryWorke
     return worker
 
 
-def _smtp_listeners(
-    runtime: Runtime, tasks: asyncio.TaskGroup, worker: DeliveryWorker | None = None
-) -> list[Listener]:
-    config = runtime.config.smtp
+def _smtp_service(
+    runtime: Runtime, etrn: EtrnService | None, notifier: Notifier | None
+) -> SmtpService:
     service = SmtpService(
         runtime.config,
         runtime.store,
@@ -80,32 +82,41 @@ def _smtp_listeners(
         runtime.tls,
         runtime.shutdown,
     )
-    if worker is not None:  # ETRN (RFC 1985) wakes the worker; it also sends success DSNs
-        service.etrn = EtrnService(runtime.config, runtime.store, worker.router, worker.wake)
-        service.notifier = worker.notifier
+    # ETRN (RFC 1985) wakes the queue worker; the notifier sends NOTIFY=SUCCESS DSNs.
+    service.etrn = etrn
+    service.notifier = notifier
+    return service
+
+
+def _smtp_listeners(
+    runtime: Runtime,
+    tasks: asyncio.TaskGroup,
+    service: SmtpService,
+    sockets: Sequence[workers.SmtpSocket] | None = None,
+) -> list[Listener]:
+    """A listener per configured SMTP address, or per socket a worker process was given."""
+    config = runtime.config.smtp
     counter = ConnectionCounter(
         ConnectionLimits(config.max_connections_per_ip, config.max_connections)
     )
-    plan = [
-        (ListenerMode.MX, config.listen, None),
-        (ListenerMode.SUBMISSION, config.submission, None),
-        (ListenerMode.SUBMISSIONS, config.submissions, runtime.tls),
+    if sockets is None:
+        sockets = [
+            workers.SmtpSocket(mode, address, None)
+            for mode, address in workers.smtp_plan(runtime.config)
+        ]
+    return [
+        Listener(
+            f"smtp-{plan.mode.value}",
+            plan.address,
+            service.handler(plan.mode),
+            service.refuse,
+            counter,
+            tasks,
+            tls=runtime.tls if plan.mode is ListenerMode.SUBMISSIONS else None,
+            sock=plan.sock,
+        )
+        for plan in sockets
     ]
-    listeners = []
-    for mode, addresses, implicit_tls in plan:
-        for address in addresses:
-            listeners.append(
-                Listener(
-                    f"smtp-{mode.value}",
-                    address,
-                    service.handler(mode),
-                    service.refuse,
-                    counter,
-                    tasks,
-                    tls=implicit_tls,
-                )
-            )
-    return listeners
 
 
 def _imap_listeners(runtime: Runtime, tasks: asyncio.TaskGroup) -> list[Listener]:
@@ -154,6 +165,38 @@ def _pop3_listeners(runtime: Runtime, tasks: asyncio.TaskGroup) -> list[Listener
     ]
 
 
+def _runtime(config: Config, store: SqliteStore, shutdown: asyncio.Event) -> Runtime:
+    return Runtime(
+        config=config,
+        store=store,
+        tls=tls_context(config),
+        directory=Directory(
+            CachedLookups(store),
+            postmaster=config.postmaster or None,
+            resolution_ttl=DEFAULT_TTL,
+        ),
+        authenticator=Authenticator(
+            store,
+            VerifyCache(),
+            LoginThrottle(ThrottlePolicy(failure_delay=config.auth.failure_delay)),
+        ),
+        shutdown=shutdown,
+    )
+
+
+@contextlib.contextmanager
+def _signals(shutdown: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set the shutdown event while the block runs."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, shutdown.set)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
 async def run(config: Config, started: asyncio.Event | None = None) -> None:
     """Run every configured listener until the shutdown event is set."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -161,27 +204,20 @@ async def run(config: Config, started: asyncio.Event | None = None) -> None:
     await store.open()
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, shutdown.set)
+    pool: workers.WorkerPool | None = None
     try:
-        runtime = Runtime(
-            config=config,
-            store=store,
-            tls=tls_context(config),
-            directory=Directory(CachedLookups(store), postmaster=config.postmaster or None),
-            authenticator=Authenticator(
-                store,
-                VerifyCache(),
-                LoginThrottle(ThrottlePolicy(failure_delay=config.auth.failure_delay)),
-            ),
-            shutdown=shutdown,
-        )
-        with contextlib.suppress(TimeoutError):
+        with _signals(shutdown), contextlib.suppress(TimeoutError):
+            runtime = _runtime(config, store, shutdown)
             async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as tasks:
                 worker = _start_delivery(runtime, tasks)
-                listeners = _smtp_listeners(runtime, tasks, worker)
-                listeners += _pop3_listeners(runtime, tasks)
-                listeners += _imap_listeners(runtime, tasks)
+                listeners = _pop3_listeners(runtime, tasks) + _imap_listeners(runtime, tasks)
+                if config.smtp.processes > 1:
+                    pool = workers.WorkerPool(config, store.publish, worker.wake)
+                    await pool.start(tasks)
+                else:
+                    etrn = EtrnService(config, store, worker.router, worker.wake)
+                    service = _smtp_service(runtime, etrn, worker.notifier)
+                    listeners = _smtp_listeners(runtime, tasks, service) + listeners
                 for listener in listeners:
                     await listener.start()
                 log.event("ready", hostname=config.hostname, listeners=len(listeners))
@@ -191,19 +227,54 @@ async def run(config: Config, started: asyncio.Event | None = None) -> None:
                 log.event("shutdown", phase="stop-accepting")
                 for listener in listeners:
                     listener.close()
+                if pool is not None:
+                    tasks.create_task(pool.stop(SHUTDOWN_GRACE))
                 # Sessions finish their transactions; whatever still runs then is cut.
                 deadline.reschedule(loop.time() + SHUTDOWN_GRACE)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        if pool is not None:
+            pool.kill()
         await store.close()
         log.event("shutdown", phase="done")
+
+
+async def run_smtp_worker(config: Config, channel: workers.WorkerChannel) -> None:
+    """An SMTP worker process (smtp.processes > 1): accept on the sockets it was given
+    until SIGTERM or until the main process goes away."""
+    await channel.open()
+    store = SqliteStore(config.database_path, on_commit=channel.send_changes)
+    await store.open()
+    shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        with _signals(shutdown), contextlib.suppress(TimeoutError):
+            runtime = _runtime(config, store, shutdown)
+            async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as tasks:
+                etrn = EtrnService(
+                    config, store, Router(config.delivery, config.hostname), channel.send_wake
+                )
+                notifier = Notifier(store, runtime.directory, config.hostname)
+                service = _smtp_service(runtime, etrn, notifier)
+                listeners = _smtp_listeners(runtime, tasks, service, channel.sockets)
+                for listener in listeners:
+                    await listener.start()
+                channel.send_ready()
+                watcher = tasks.create_task(channel.wait_closed(shutdown))
+                await shutdown.wait()
+                watcher.cancel()
+                for listener in listeners:
+                    listener.close()
+                deadline.reschedule(loop.time() + SHUTDOWN_GRACE)
+    finally:
+        await store.close()
+        channel.close()
 
 
 def serve(config: Config) -> int:
     """`pillarbox serve`: run until SIGTERM/SIGINT; returns the exit code."""
     log.setup()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    failures: list[BaseException] = []
     try:
         try:
             import uvloop
@@ -211,7 +282,8 @@ def serve(config: Config) -> int:
             asyncio.run(run(config))
         else:
             uvloop.run(run(config))
-    except OSError as error:
-        log.event("fatal", error=str(error))
-        return 1
-    return 0
+    except* (OSError, workers.WorkerError) as group:  # a port taken, a worker that failed
+        failures.extend(group.exceptions)
+    for failure in failures:
+        log.event("fatal", error=str(failure))
+    return 1 if failures else 0

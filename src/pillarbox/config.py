@@ -23,6 +23,8 @@ DEFAULT_CONFIG_FILE: Final = "pillarbox.toml"
 DEFAULT_MAX_MESSAGE_SIZE: Final = 36_700_160
 # RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients.
 DEFAULT_MAX_RECIPIENTS: Final = 100
+# smtp.processes: more than this many worker processes only contend for the write lock.
+MAX_SMTP_PROCESSES: Final = 64
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -85,6 +87,10 @@ class SmtpConfig:
     # RFC 5321 §4.5.3.2.6: ... and at least 3 minutes for each block of DATA.
     data_timeout: float = 180.0
     max_received_headers: int = 50
+    # Processes accepting SMTP: 1 = the main process; more = worker processes sharing the
+    # SMTP sockets, each with its own event loop and store writer (one Python process
+    # uses about one core). Connection limits apply per process.
+    processes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +256,7 @@ SECTIONS: Final[dict[str, tuple[type, dict[str, Converter]]]] = {
             "command_timeout": _NUMBER,
             "data_timeout": _NUMBER,
             "max_received_headers": _positive_int,
+            "processes": _positive_int,
         },
     ),
     "pop3": (
@@ -328,6 +335,8 @@ def _check(config: Config) -> None:
         raise ConfigError("postmaster: must be a full address (user@domain)")
     if bool(config.tls.certificate) != bool(config.tls.key):
         raise ConfigError("tls.key: certificate and key must be set together")
+    if not 1 <= config.smtp.processes <= MAX_SMTP_PROCESSES:
+        raise ConfigError(f"smtp.processes: must be from 1 to {MAX_SMTP_PROCESSES}")
     if config.store.backend == "postgresql":
         raise ConfigError("store.backend: postgresql is not available in this version")
 

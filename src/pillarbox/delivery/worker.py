@@ -174,7 +174,7 @@ class DeliveryWorker:
         try:
             await self._destination(domain, entries)
         except Exception:  # keep the worker running; the leases bring the entries back
-            log.LOGGER.exception("delivery.error domain=%s", domain)
+            log.exception("delivery.error", domain=domain)
         finally:
             self._in_flight -= len(entries)
             self._wake.set()  # room for more
@@ -230,7 +230,7 @@ class DeliveryWorker:
         try:
             await self._try_hops(route, pending)
         except Exception:  # one broken lane must never stop the worker
-            log.LOGGER.exception("delivery.lane-error")
+            log.exception("delivery.lane-error")
             for message in pending:
                 await self._record(message, _all(message, INTERNAL_ERROR), None)
 

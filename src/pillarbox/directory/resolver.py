@@ -17,6 +17,7 @@ Unqualified targets resolve in the domain of the alias being expanded.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -56,6 +57,8 @@ MAX_ALIAS_DEPTH: Final = 10
 MAX_EXPANSION_TARGETS: Final = 1000
 # The escape of aliases(5): "\\user" delivers to the account without alias expansion.
 DIRECT_PREFIX: Final = "\\"
+# Bound on remembered resolutions, so a dictionary attack on RCPT cannot grow memory.
+MAX_REMEMBERED: Final = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +103,19 @@ class Directory:
         *,
         postmaster: str | None = None,
         subaddress_separator: str = DEFAULT_SUBADDRESS_SEPARATOR,
+        resolution_ttl: float = 0.0,
     ) -> None:
-        """`postmaster`: where "postmaster" mail goes when no alias or account takes it."""
+        """`postmaster`: where "postmaster" mail goes when no alias or account takes it.
+
+        `resolution_ttl`: remember what an RCPT address resolved to for this many seconds
+        (0: never), so a stream of mail to one address skips the lookups; use it only over
+        a store whose answers may be that stale anyway (directory.cache.CachedLookups).
+        """
         self._store = store
         self._postmaster = postmaster
         self._separator = subaddress_separator
+        self._resolution_ttl = resolution_ttl
+        self._resolved: dict[str, tuple[float, Resolution]] = {}
 
     @property
     def store(self) -> DirectoryStore:
@@ -156,10 +167,19 @@ class Directory:
 
         An alias that expands to nothing deliverable is Unknown, with the problems.
         """
+        if self._resolution_ttl:
+            now = time.monotonic()
+            hit = self._resolved.get(address)
+            if hit is not None and hit[0] > now:
+                return hit[1]
         resolution = await self._resolve(address)
         if isinstance(resolution, Expansion) and not resolution.targets:
             reason = "; ".join(resolution.problems) or "alias has no targets"
-            return Unknown(resolution.address, f"alias expands to nothing: {reason}")
+            resolution = Unknown(resolution.address, f"alias expands to nothing: {reason}")
+        if self._resolution_ttl:
+            if len(self._resolved) >= MAX_REMEMBERED:
+                self._resolved.clear()
+            self._resolved[address] = (now + self._resolution_ttl, resolution)
         return resolution
 
     async def _resolve(self, address: str) -> Resolution:

@@ -244,7 +244,7 @@ class ImapSession:
             log.event("imap.store_error", id=self.session_id, error=repr(error))
             out = [rsp.Tagged(tag, rsp.Status.NO, "Temporary server failure", rsp.UNAVAILABLE)]
         except Exception:  # a bug: the client gets NO, the log gets the traceback
-            log.LOGGER.exception("imap.error id=%s command=%s", self.session_id, type(command))
+            log.exception("imap.error", id=self.session_id, command=type(command).__name__)
             out = [rsp.Tagged(tag, rsp.Status.NO, "Internal server error", rsp.SERVERBUG)]
         if self.view is not None and not self.closed and self.idling is None:
             out[-1:-1] = await self.pending_updates(expunge_allowed(command))

@@ -116,8 +116,7 @@ async def _receive(stream: Stream, session: Session, shutdown: asyncio.Event) ->
     deadline = loop.time() + session.timeout
     while not (shutdown.is_set() and not session.busy):
         try:
-            async with asyncio.timeout_at(deadline):
-                return await stream.receive_some()
+            return await stream.receive_some(deadline)
         except Interrupted:
             continue
         except TimeoutError:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Final
 
 from pillarbox import log
 from pillarbox.config import ListenAddress
 from pillarbox.net.stream import Stream, StreamProtocol
+
+# How long an implicit-TLS client may take over its handshake.
+TLS_HANDSHAKE_TIMEOUT: Final = 30.0
 
 Handler = Callable[[Stream], Awaitable[None]]
 Refuser = Callable[[Stream], Awaitable[None]]
@@ -58,8 +63,11 @@ class Listener:
         counter: ConnectionCounter,
         tasks: asyncio.TaskGroup,
         tls: ssl.SSLContext | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
+        """`sock`: accept on this already bound socket (shared with worker processes)."""
         self.name = name
+        self._sock = sock
         self.address = address
         self._handler = handler
         self._refuse = refuse
@@ -77,14 +85,20 @@ class Listener:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol,
-            self.address.host,
-            self.address.port,
-            ssl=self._tls,
-            ssl_handshake_timeout=30.0 if self._tls else None,
-            reuse_address=True,
-        )
+        handshake = TLS_HANDSHAKE_TIMEOUT if self._tls else None
+        if self._sock is not None:
+            self._server = await loop.create_server(
+                self._protocol, sock=self._sock, ssl=self._tls, ssl_handshake_timeout=handshake
+            )
+        else:
+            self._server = await loop.create_server(
+                self._protocol,
+                self.address.host,
+                self.address.port,
+                ssl=self._tls,
+                ssl_handshake_timeout=handshake,
+                reuse_address=True,
+            )
         log.event("listen", service=self.name, address=f"{self.address.host}:{self.port}")
 
     def _protocol(self) -> StreamProtocol:
@@ -103,7 +117,7 @@ class Listener:
         try:
             await self._handler(stream)
         except Exception:  # one broken connection must never take the server down
-            log.LOGGER.exception("connection.error service=%s peer=%s", self.name, stream.peer_ip)
+            log.exception("connection.error", service=self.name, peer=stream.peer_ip)
             stream.abort()
         finally:
             self._streams.discard(stream)

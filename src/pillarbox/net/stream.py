@@ -38,6 +38,7 @@ class StreamProtocol(asyncio.Protocol):
         self._writable.set()
         self._paused = False
         self._interrupted = False
+        self._timed_out = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -60,6 +61,11 @@ class StreamProtocol(asyncio.Protocol):
         self._eof = True
         self._readable.set()
         self._writable.set()
+
+    def time_out(self) -> None:
+        """The deadline of a pending `Stream.receive_some` has passed: wake it."""
+        self._timed_out = True
+        self._readable.set()
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -107,22 +113,35 @@ class Stream:
         cipher = self._transport.get_extra_info("cipher")
         return cipher[0] if cipher else None
 
-    async def receive_some(self) -> bytes:
+    async def receive_some(self, deadline: float | None = None) -> bytes:
         """The bytes that have arrived (waiting for some); b"" at end of stream.
 
-        Raises Interrupted if `interrupt` is called while nothing has arrived.
+        Raises Interrupted if `interrupt` is called while nothing has arrived, and
+        TimeoutError if nothing has arrived by `deadline` (the loop's clock).
         """
         protocol = self._protocol
-        while True:
-            if protocol._buffer:
-                return protocol.take()
-            if protocol._eof:
-                return b""
-            if protocol._interrupted:
-                protocol._interrupted = False
-                raise Interrupted
-            protocol._readable.clear()  # nothing pending: wait for the next wake-up
-            await protocol._readable.wait()
+        if protocol._buffer:  # the common case under load: no timer to arm at all
+            return protocol.take()
+        timer = None
+        if deadline is not None:
+            timer = asyncio.get_running_loop().call_at(deadline, protocol.time_out)
+        try:
+            while True:
+                if protocol._buffer:
+                    return protocol.take()
+                if protocol._eof:
+                    return b""
+                if protocol._interrupted:
+                    protocol._interrupted = False
+                    raise Interrupted
+                if protocol._timed_out:
+                    raise TimeoutError
+                protocol._readable.clear()  # nothing pending: wait for the next wake-up
+                await protocol._readable.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+                protocol._timed_out = False
 
     def interrupt(self) -> None:
         """Wake a pending `receive_some` with Interrupted (used on shutdown)."""

@@ -124,6 +124,7 @@ class ServerEngine:
         self.tls = False  # set when a 220 answered STARTTLS
         self.authenticated = False
         self.extended = False  # EHLO (not HELO) accepted
+        self._last_context: CommandContext | None = None  # see _context
         self._buffer = bytearray()
         self._eof = False
         self._mode = _Mode.COMMAND
@@ -392,12 +393,19 @@ class ServerEngine:
         return None
 
     def _context(self) -> CommandContext:
-        return CommandContext(
-            extended=self.extended,
-            extensions=self._extensions,
-            max_message_size=self.config.max_message_size,
-            smtputf8=self._smtputf8,
-        )
+        context = self._last_context
+        if (
+            context is None
+            or context.extended is not self.extended
+            or context.smtputf8 is not self._smtputf8
+        ):  # the extensions and the size limit are fixed for the session
+            context = self._last_context = CommandContext(
+                extended=self.extended,
+                extensions=self._extensions,
+                max_message_size=self.config.max_message_size,
+                smtputf8=self._smtputf8,
+            )
+        return context
 
     # -- DATA (RFC 5321 §4.1.1.4, §4.5.2) ------------------------------------------------
 

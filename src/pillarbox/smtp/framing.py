@@ -32,7 +32,9 @@ class DataReader:
 
     The buffer must start with ``LINE_START`` followed by the body octets, so that one
     search finds ".CRLF" on the first line too.  ``scan``: where the end search resumes;
-    ``checked``: how far bare CR/LF were checked; ``dots``: "CRLF." seen (stuffing dots).
+    ``checked``: how far bare CR/LF were checked; ``dots``: "CRLF." seen (stuffing dots)
+    up to ``dots_to``, counted only once the raw size passes the limit (only then do they
+    matter, and a message far below it is not scanned for them twice).
     """
 
     max_size: int  # 0 = unlimited
@@ -40,6 +42,7 @@ class DataReader:
     scan: int = 0
     checked: int = 0
     dots: int = 0
+    dots_to: int = 0
     saw_bare_lf: bool = False
     refusal: Reply | None = None
 
@@ -55,7 +58,7 @@ class DataReader:
         if end < 0:
             self.scan = max(0, len(buf) - _KEEP_FOR_END)
             return None
-        raw = bytes(buf[:limit])
+        raw = bytes(memoryview(buf)[:limit])  # one copy (a bytearray slice makes two)
         del buf[: end + len(END_OF_DATA)]
         if self.saw_bare_lf:
             raw = _BARE_LF_RE.sub(b"\r\n", raw)  # "normalize": bare LF becomes CRLF
@@ -78,11 +81,13 @@ class DataReader:
             if not self.normalize:
                 return replies.BARE_NEWLINE  # RFC 5321 §2.3.8: bare LF
             self.saw_bare_lf = True
-        # A "CRLF." starting at start-2 or start-1 was not complete at the last check.
-        self.dots += buf.count(b"\r\n.", max(0, start - 2), stop)
         self.checked = stop
-        if self.max_size and stop - len(LINE_START) - self.dots > self.max_size:
-            return replies.MESSAGE_TOO_BIG  # RFC 1870 §6.3
+        if self.max_size and stop - len(LINE_START) > self.max_size:
+            # A "CRLF." starting at dots_to-2 or -1 was not complete at the last count.
+            self.dots += buf.count(b"\r\n.", max(0, self.dots_to - 2), stop)
+            self.dots_to = stop
+            if stop - len(LINE_START) - self.dots > self.max_size:
+                return replies.MESSAGE_TOO_BIG  # RFC 1870 §6.3
         return None
 
     @staticmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 # RFC 5321 §4.2: a reply code is three digits, first digit 2-5.
@@ -25,6 +25,8 @@ class Reply:
     code: int
     status: str | None
     text: str | tuple[str, ...]
+    # The wire form, made once: most replies are constants sent again and again.
+    wire: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not MIN_REPLY_CODE <= self.code <= MAX_REPLY_CODE and self.code != VERBOSE_CODE:
@@ -33,6 +35,7 @@ class Reply:
             raise ValueError(f"malformed enhanced status code: {self.status!r}")
         if isinstance(self.text, tuple) and not self.text:
             raise ValueError("a multi-line reply needs at least one line")
+        object.__setattr__(self, "wire", _format(self))
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -46,6 +49,11 @@ class Reply:
 
 
 def format_reply(reply: Reply) -> bytes:
+    """The reply's wire form (see `_format`)."""
+    return reply.wire
+
+
+def _format(reply: Reply) -> bytes:
     """Serialize a reply: ``250-first``/``250 last`` lines, each with the enhanced status.
 
     RFC 5321 §4.2.1: every line but the last has a hyphen after the code.

@@ -108,8 +108,16 @@ def next_queue_id() -> str:
     return f"{_BOOT}{next(_serials):07X}"
 
 
+_session_prefix = ["s"]  # a worker process's sessions are "w<n>s<serial>"
+
+
+def use_session_prefix(prefix: str) -> None:
+    """Name this process's sessions with `prefix` (SMTP worker processes, see workers.py)."""
+    _session_prefix[0] = prefix
+
+
 def next_session_id() -> str:
-    return f"s{next(_serials):X}"
+    return f"{_session_prefix[0]}{next(_serials):X}"
 
 
 class ListenerMode(enum.Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import re
+import time
 from dataclasses import dataclass
 
 _RECEIVED = re.compile(rb"^Received[ \t]*:", re.IGNORECASE | re.MULTILINE)
@@ -38,7 +39,6 @@ def with_keyword(info: TraceInfo) -> str:
 
 def received_header(info: TraceInfo, now: dt.datetime | None = None) -> bytes:
     """A Received field for the top of the message, folded, CRLF-terminated."""
-    moment = now or dt.datetime.now(dt.UTC)
     helo = _UNSAFE.sub("?", info.helo) or "unknown"
     lines = [f"Received: from {helo} ([{info.peer_ip}])"]
     lines.append(f"\tby {info.hostname} (Pillarbox) with {with_keyword(info)} id {info.queue_id}")
@@ -48,8 +48,24 @@ def received_header(info: TraceInfo, now: dt.datetime | None = None) -> bytes:
         lines.append(f"\tfor <{_UNSAFE.sub('?', info.recipient)}>;")
     else:
         lines[-1] += ";"
-    lines.append(f"\t{email.utils.format_datetime(moment)}")
+    lines.append(f"\t{_date_now() if now is None else _date(now)}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _date(moment: dt.datetime) -> str:
+    """RFC 5322 §3.3 date-time, as the Received field's last part (RFC 5321 §4.4)."""
+    return email.utils.format_datetime(moment)
+
+
+_last_date: list[tuple[int, str]] = [(0, "")]  # the second last formatted, and its text
+
+
+def _date_now() -> str:
+    """The current date-time, formatted once per second however many messages arrive."""
+    second = int(time.time())
+    if _last_date[0][0] != second:
+        _last_date[0] = (second, _date(dt.datetime.fromtimestamp(second, dt.UTC)))
+    return _last_date[0][1]
 
 
 def return_path_header(sender: str) -> bytes:

@@ -39,9 +39,13 @@ _QUOTA_SQL = (
     "(SELECT COALESCE(SUM(size), 0) FROM mailbox WHERE account_id = account.id) "
     "ELSE 0 END FROM account WHERE id = ?"
 )
+# Takes the next UID and MODSEQ, and returns the account's quota and use (before this
+# message) so that the quota check costs no statement of its own.
 _TAKE_UID_SQL = (
     "UPDATE mailbox SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
-    "WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1, highestmodseq"
+    "WHERE account_id = ? AND name = ? RETURNING id, uidnext - 1, highestmodseq, "
+    "(SELECT quota FROM account WHERE account.id = mailbox.account_id), "
+    "(SELECT COALESCE(SUM(m.size), 0) FROM mailbox AS m WHERE m.account_id = mailbox.account_id)"
 )
 
 _SELECT_ENTRIES = (
@@ -74,7 +78,9 @@ def _add_entry(
     )
     if not found:
         raise NotFound(f"no mailbox {target.mailbox} for account {target.account_id}")
-    mailbox_id, uid, modseq = found[0]
+    mailbox_id, uid, modseq, quota, used = found[0]
+    if quota > 0 and used + size > quota:  # the writer rolls the whole delivery back
+        raise QuotaExceeded(f"account {target.account_id}: {used} + {size} > {quota} octets")
     entry = MailboxEntry(
         MailboxId(mailbox_id), Uid(uid), message_id, ModSeq(modseq), target.flags, when, size
     )
@@ -87,10 +93,6 @@ def deliver(txn: Txn, delivery: Delivery) -> DeliveryResult:
     if not delivery.local and not delivery.remote:
         raise ValueError("a delivery needs a local target or a remote recipient")
     size = len(delivery.body)
-    needs: Counter[AccountId] = Counter()
-    for target in delivery.local:
-        needs[target.account_id] += size
-    check_quota(txn.conn, needs)
     cursor = txn.conn.execute(
         "INSERT INTO message (body, size, parsed) VALUES (?, ?, ?)",
         (delivery.body, size, delivery.parsed),

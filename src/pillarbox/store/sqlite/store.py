@@ -20,6 +20,7 @@ from pillarbox.store.api import (
     Account,
     AccountId,
     Alias,
+    Change,
     Delivery,
     DeliveryResult,
     Domain,
@@ -40,7 +41,7 @@ from pillarbox.store.api import (
 )
 from pillarbox.store.feed import ChangeHub, QueueFeed
 from pillarbox.store.sqlite import accounts, messages, queue, schema, selection
-from pillarbox.store.sqlite.writer import Txn, Writer, WriterStats, translate
+from pillarbox.store.sqlite.writer import Publisher, Txn, Writer, WriterStats, translate
 
 T = TypeVar("T")
 
@@ -51,6 +52,9 @@ READER_THREADS: Final = 4
 BUSY_TIMEOUT_MS: Final = 10_000
 # Prepared statements kept per connection: every statement of the store fits.
 STATEMENT_CACHE: Final = 256
+# Beside the database: the writer of every process holds an flock on it while it writes
+# (see writer.py), so writers of several processes take turns without busy-wait sleeps.
+WRITE_LOCK_SUFFIX: Final = ".writelock"
 # sqlite.org/pragma.html#pragma_secure_delete; see `connect`.
 SECURE_DELETE: Final = "FAST"
 
@@ -81,10 +85,13 @@ def connect(path: Path) -> sqlite3.Connection:
 class SqliteStore:
     """The SQLite backend. `await open()` before use, `await close()` after."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, on_commit: Publisher | None = None) -> None:
+        """`on_commit` also hears of every committed change (an SMTP worker process
+        forwards them to the main process, whose sessions subscribe to its hub)."""
         self.path = Path(path)
         self.stats = WriterStats()
         self._hub = ChangeHub()
+        self._on_commit = on_commit
         self._writer: Writer | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -100,7 +107,8 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise translate(exc) from exc
         self._write_conn = conn
-        self._writer = Writer(conn, self._hub.publish, self.stats)
+        lock = self.path.with_name(self.path.name + WRITE_LOCK_SUFFIX)
+        self._writer = Writer(conn, self._publish, self.stats, lock_path=lock)
         self._writer.start()
         self._readers = ThreadPoolExecutor(READER_THREADS, "pillarbox-store-reader")
 
@@ -396,6 +404,15 @@ class SqliteStore:
 
     def subscribe(self, account_id: AccountId) -> QueueFeed:
         return self._hub.subscribe(account_id)
+
+    def publish(self, changes: list[tuple[AccountId, Change]]) -> None:
+        """Announce changes another process committed to this process's subscribers."""
+        self._hub.publish(changes)
+
+    def _publish(self, changes: list[tuple[AccountId, Change]]) -> None:
+        self._hub.publish(changes)
+        if self._on_commit is not None:
+            self._on_commit(changes)
 
 
 if TYPE_CHECKING:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
 from pillarbox.store.api import (
@@ -74,9 +76,16 @@ class Writer:
     """The single writer thread with its connection."""
 
     def __init__(
-        self, conn: sqlite3.Connection, publish: Publisher, stats: WriterStats | None = None
+        self,
+        conn: sqlite3.Connection,
+        publish: Publisher,
+        stats: WriterStats | None = None,
+        *,
+        lock_path: Path | None = None,
     ) -> None:
+        """`lock_path`: a file to flock while writing, shared by every process's writer."""
         self._conn = conn
+        self._lock_path = lock_path
         self._publish = publish
         self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         # A daemon: a program that exits without close() must not hang on it; jobs it
@@ -107,6 +116,13 @@ class Writer:
         await asyncio.to_thread(self._thread.join)
 
     def _main(self) -> None:
+        if self._lock_path is None:
+            self._loop()
+            return
+        with self._lock_path.open("a+b") as lock:
+            self._loop(lock.fileno())
+
+    def _loop(self, lock: int | None = None) -> None:
         stopping = False
         while not stopping:
             first = self._jobs.get()
@@ -122,21 +138,32 @@ class Writer:
                     stopping = True
                     break
                 batch.append(job)
+            if lock is not None:
+                # Another process's writer would make BEGIN IMMEDIATE wait in SQLite's
+                # busy handler, which sleeps in steps of milliseconds; the flock wakes
+                # us the moment the other commit ends.
+                fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 self._run_batch(batch)
             except Exception as exc:  # a bug here must not leave callers waiting forever
                 self._rollback()
                 self._fail_all(batch, StoreUnavailable(f"store writer failed: {exc!r}"))
+            finally:
+                if lock is not None:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            self._fail_all(batch, translate(exc))
+        if not self._begin(batch):
             return
-        for job in batch:
-            self._run_job(job)
+        if not self._run_unguarded(batch):
+            # A job failed: undo the batch and run it again with each job in a SAVEPOINT,
+            # so that the failed one rolls back alone (jobs are functions of the store).
+            self._rollback()
+            if not self._begin(batch):
+                return
+            for job in batch:
+                self._run_job(job)
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -147,6 +174,32 @@ class Writer:
         self.stats.commits += 1
         self.stats.jobs += len(batch)
         self._resolve(batch)
+
+    def _begin(self, batch: list[_Job[Any]]) -> bool:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._fail_all(batch, translate(exc))
+            return False
+        return True
+
+    def _run_unguarded(self, batch: list[_Job[Any]]) -> bool:
+        """Run every job with no SAVEPOINT (two statements fewer each); False if one failed.
+
+        Every statement costs the writer a round trip through the GIL while the event loop
+        is busy, so the common case, where nothing fails, is kept to the jobs' own SQL.
+        """
+        for job in batch:
+            txn = Txn(self._conn)
+            try:
+                job.result = job.run(txn)
+            except Exception:
+                for undone in batch:
+                    undone.result = None
+                    undone.changes = []
+                return False
+            job.changes = txn.changes
+        return True
 
     def _run_job(self, job: _Job[Any]) -> None:
         conn = self._conn
