@@ -128,6 +128,12 @@ class Writer:
             first = self._jobs.get()
             if first is None:
                 break
+            if lock is not None:
+                # Another process's writer would make BEGIN IMMEDIATE wait in SQLite's
+                # busy handler, which sleeps in steps of milliseconds; the flock wakes
+                # us the moment the other commit ends. Jobs that came meanwhile join
+                # this batch, since it is taken only now.
+                fcntl.flock(lock, fcntl.LOCK_EX)
             batch: list[_Job[Any]] = [first]
             while len(batch) < MAX_BATCH:
                 try:
@@ -138,11 +144,6 @@ class Writer:
                     stopping = True
                     break
                 batch.append(job)
-            if lock is not None:
-                # Another process's writer would make BEGIN IMMEDIATE wait in SQLite's
-                # busy handler, which sleeps in steps of milliseconds; the flock wakes
-                # us the moment the other commit ends.
-                fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 self._run_batch(batch)
             except Exception as exc:  # a bug here must not leave callers waiting forever
