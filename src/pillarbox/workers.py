@@ -151,8 +151,12 @@ class WorkerPool:
         writer.write(_LENGTH.pack(len(payload)) + payload)
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         tasks.create_task(self._relay(index, process, reader, writer, ready, tasks))
-        async with asyncio.timeout(START_TIMEOUT):
-            await ready
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                await ready
+        except TimeoutError:
+            process.kill()  # its relay task sees it end
+            raise
         log.event("smtp.worker", index=index, pid=process.pid, state="ready")
 
     async def _relay(
@@ -180,8 +184,10 @@ class WorkerPool:
         log.event("smtp.worker", index=index, pid=process.pid, state="exited", code=code)
         await asyncio.sleep(RESTART_DELAY)
         if not self._stopping:
-            with contextlib.suppress(RuntimeError, TimeoutError, OSError):
+            try:
                 await self._spawn(index, tasks)
+            except (RuntimeError, TimeoutError, OSError) as error:  # the others carry on
+                log.event("smtp.worker", index=index, state="failed", error=str(error))
 
     def _handle(self, message: dict[str, object], ready: asyncio.Future[None]) -> None:
         changes = message.get("changes")
