@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -133,6 +133,7 @@ class Result:
     listing: float
     retrieve: float
     quit: float
+    cpu: float | None = None  # server CPU seconds (user + system) for the session
 
     @property
     def total(self) -> float:
@@ -226,6 +227,46 @@ def remaining(port: int, user: str, password: str) -> int:
     return count
 
 
+# -- server CPU ----------------------------------------------------------------------------
+
+CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
+# Dovecot ends its pop3 process after QUIT; its master reaps it (adding its CPU to the
+# master's children time) shortly after. Wait that long before the second reading.
+REAP_WAIT: Final = 0.5
+
+
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds of itself and its reaped children)."""
+    found: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        # proc(5): fields 4 (ppid) and 14-17 (utime, stime, cutime, cstime), 1-based.
+        ticks = sum(int(value) for value in fields[11:15])
+        found[int(entry.name)] = (int(fields[1]), ticks / CLOCK_TICKS)
+    return found
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds used so far by `root` and every process under it (live or reaped)."""
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+            todo.extend(children.get(pid, ()))
+    return total
+
+
 # -- the servers ---------------------------------------------------------------------------
 
 
@@ -239,7 +280,7 @@ def _run(command: list[str], stdin: str = "") -> None:
 
 
 @contextlib.contextmanager
-def pillarbox(maildir: Path, work: Path) -> Iterator[int]:
+def pillarbox(maildir: Path, work: Path) -> Iterator[tuple[int, int]]:
     """`pillarbox serve` with one user whose INBOX holds the Maildir's messages."""
     port = free_port()
     config = work / "pillarbox.toml"
@@ -254,7 +295,7 @@ def pillarbox(maildir: Path, work: Path) -> Iterator[int]:
         proc = subprocess.Popen([*admin, "serve"], stdout=subprocess.DEVNULL, stderr=log)
         try:
             wait_for_port(port, proc=proc)
-            yield port
+            yield port, proc.pid
         finally:
             proc.terminate()
             try:
@@ -264,8 +305,20 @@ def pillarbox(maildir: Path, work: Path) -> Iterator[int]:
                 proc.wait()
 
 
+def _master_pid(pidfile: Path) -> int:
+    """Dovecot's master process id, once it has written its pid file."""
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            text = pidfile.read_text().strip()
+            if text.isdigit():
+                return int(text)
+        time.sleep(0.05)
+    raise RuntimeError(f"dovecot wrote no {pidfile}")
+
+
 @contextlib.contextmanager
-def dovecot(maildir: Path) -> Iterator[int]:
+def dovecot(maildir: Path) -> Iterator[tuple[int, int]]:
     """A throw-away Dovecot serving a copy of the Maildir to the same user name."""
     # Own directory under /tmp: the mail user must be able to enter every parent.
     tmp = Path(tempfile.mkdtemp(prefix="pillarbox-pop3bench-dovecot-"))
@@ -302,7 +355,7 @@ def dovecot(maildir: Path) -> Iterator[int]:
         subprocess.run([str(DOVECOT), "-c", str(config)], check=True)
         try:
             wait_for_port(port)
-            yield port
+            yield port, _master_pid(tmp / "run" / "master.pid")
         finally:
             subprocess.run(
                 [str(DOVECOT), "-c", str(config), "stop"], check=False, capture_output=True
@@ -320,12 +373,16 @@ def dovecot(maildir: Path) -> Iterator[int]:
 
 def bench_target(target: str, maildir: Path, work: Path, count: int) -> Result:
     server = pillarbox(maildir, work) if target == "pillarbox" else dovecot(maildir)
-    with server as port:
+    with server as (port, pid):
         # One unmeasured login first: Dovecot's static passdb checks a clear password,
         # Pillarbox an argon2 hash whose verification it then caches (as for any client
         # that polls), so the measured session compares POP3 work, not password hashing.
         remaining(port, USER, BENCH_PASSWORD)
+        time.sleep(REAP_WAIT)
+        cpu_before = tree_cpu(pid)
         result = run_session(port, USER, BENCH_PASSWORD, count)
+        time.sleep(REAP_WAIT)
+        result = replace(result, cpu=tree_cpu(pid) - cpu_before)
         left = remaining(port, USER, BENCH_PASSWORD)
     if left:
         raise RuntimeError(f"{target}: {left} messages left after QUIT")
@@ -339,9 +396,16 @@ def report(target: str, size: str, result: Result) -> None:
         f"{target:<10} {size:>5} {result.messages:>6} msgs  "
         f"{rate:>8.0f} msg/s session  {retr_rate:>8.0f} msg/s RETR+DELE  "
         f"login {result.login * 1000:6.1f} ms  LIST+UIDL {result.listing * 1000:6.1f} ms  "
-        f"QUIT {result.quit * 1000:6.1f} ms  {result.octets / result.total / 1e6:6.1f} MB/s",
+        f"QUIT {result.quit * 1000:6.1f} ms  {result.octets / result.total / 1e6:6.1f} MB/s  "
+        f"server CPU {_cpu_per_thousand(result)}",
         flush=True,
     )
+
+
+def _cpu_per_thousand(result: Result) -> str:
+    if result.cpu is None:
+        return "?"
+    return f"{result.cpu * 1000 / result.messages:6.2f} s/1000 msgs"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     if "dovecot" in targets and not (DOVECOT.exists() and DOVECOT_POP3.exists()):
         print("dovecot-pop3d is not installed: skipping Dovecot", file=sys.stderr)
         targets.remove("dovecot")
-    rates: dict[tuple[str, str], float] = {}
+    results: dict[tuple[str, str], Result] = {}
     for size in args.sizes.split(","):
         with tempfile.TemporaryDirectory(prefix="pillarbox-pop3bench-") as work:
             maildir = Path(work) / "Maildir"
@@ -363,12 +427,16 @@ def main(argv: list[str] | None = None) -> int:
                 target_dir = Path(work) / target
                 target_dir.mkdir()
                 result = bench_target(target, maildir, target_dir, args.messages)
-                rates[(target, size)] = args.messages / result.total
+                results[(target, size)] = result
                 report(target, size, result)
     for size in args.sizes.split(","):
-        if ("pillarbox", size) in rates and ("dovecot", size) in rates:
-            ratio = rates[("pillarbox", size)] / rates[("dovecot", size)]
-            print(f"{size:>5}: Pillarbox at {ratio:.2f}x Dovecot's session rate")
+        ours, theirs = results.get(("pillarbox", size)), results.get(("dovecot", size))
+        if ours is None or theirs is None:
+            continue
+        line = f"{size:>5}: Pillarbox at {theirs.total / ours.total:.2f}x Dovecot's session rate"
+        if ours.cpu and theirs.cpu:
+            line += f", {ours.cpu / theirs.cpu:.2f}x its server CPU"
+        print(line)
     return 0
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from pillarbox.pop3 import bodies
 from pillarbox.pop3.bodies import BodyWindows
+from pillarbox.pop3.message import dot_stuff
 from pillarbox.store import api
 
 WHEN = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -71,6 +72,7 @@ def windows(count: int, sizes: Sequence[int] | None = None) -> tuple[BodyWindows
 def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bodies, "PREFETCH_MESSAGES", 3)
     monkeypatch.setattr(bodies, "PREFETCH_OCTETS", 100)
+    monkeypatch.setattr(bodies, "STUFF_AHEAD_OCTETS", 10)
 
 
 @pytest.mark.usefixtures("small_windows")
@@ -155,5 +157,97 @@ def test_close_cancels_reads_in_flight() -> None:
         await reader.close()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+    asyncio.run(scenario())
+
+
+def counting_dot_stuff(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record every body `bodies` byte-stuffs (still stuffing it for real)."""
+    stuffed: list[bytes] = []
+    real = bodies.dot_stuff
+
+    def stuff(body: bytes, prefix: bytes = b"") -> bytes:
+        stuffed.append(body)
+        return real(body, prefix)
+
+    monkeypatch.setattr(bodies, "dot_stuff", stuff)
+    return stuffed
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_retr_in_order_finds_the_next_message_stuffed_while_the_client_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stuffed = counting_dot_stuff(monkeypatch)
+
+    async def scenario() -> None:
+        reader, _ = windows(5)
+        for number in range(1, 6):
+            assert await reader.response(number) == dot_stuff(body(number))
+            await settle()  # the loop is free: the client is reading
+        assert stuffed == [body(n) for n in range(1, 6)]  # each stuffed once, none twice
+        await reader.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_pipelined_out_of_order_and_removed_messages_get_the_right_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stuffed = counting_dot_stuff(monkeypatch)
+
+    async def scenario() -> None:
+        reader, store = windows(6)
+        del store.bodies[api.MessageId(105)]  # expunged by IMAP after login
+        # Pipelined: no chance to stuff ahead between them.
+        assert [await reader.response(n) for n in (1, 2)] == [dot_stuff(body(n)) for n in (1, 2)]
+        await settle()  # message 3 is stuffed ahead, but the client jumps to 4, then back
+        assert await reader.response(4) == dot_stuff(body(4))
+        await settle()  # message 5 is gone: nothing to stuff ahead
+        assert await reader.response(2) == dot_stuff(body(2))
+        assert await reader.response(3) == dot_stuff(body(3))
+        with pytest.raises(api.NotFound):
+            await reader.response(5)
+        assert stuffed == [body(n) for n in (1, 2, 3, 4, 2, 3)]
+        await reader.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_the_next_message_is_stuffed_when_its_window_arrives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stuffed = counting_dot_stuff(monkeypatch)
+
+    async def scenario() -> None:
+        reader, store = windows(9)
+        await reader.body(1)
+        await settle()  # windows 1-3 and 4-6 read
+        assert await reader.body(4) == body(4)  # the read of 7-9 is started...
+        store.gate.clear()  # ... and waits
+        assert await reader.response(6) == dot_stuff(body(6))
+        await settle()
+        assert stuffed == [body(6)]  # 7 is not there yet
+        store.gate.set()
+        await settle()
+        assert stuffed == [body(6), body(7)]
+        assert await reader.response(7) == dot_stuff(body(7))
+        assert stuffed == [body(6), body(7)]  # 7 was not stuffed twice
+        await reader.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_response_starts_with_the_status_line_for_the_message_size() -> None:
+    async def scenario() -> None:
+        store = CountingStore({api.MessageId(101): body(1), api.MessageId(102): body(2)})
+        listed = entries([len(body(1)), 40_000])
+        reader = BodyWindows(cast(api.Store, store), listed, lambda size: b"+OK %d\r\n" % size)
+        assert await reader.response(1) == dot_stuff(body(1), b"+OK %d\r\n" % len(body(1)))
+        await settle()  # 2 is made ahead: the same status line
+        assert await reader.response(2) == dot_stuff(body(2), b"+OK 40000\r\n")
+        await reader.close()
 
     asyncio.run(scenario())

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pillarbox.pop3.message import dot_stuff, dot_unstuff, header_length, to_crlf, top_of
+from pillarbox.pop3.message import (
+    MAX_DOTS_VISITED,
+    dot_stuff,
+    dot_unstuff,
+    header_length,
+    to_crlf,
+    top_of,
+)
 
 CRLF = b"\r\n"
 
@@ -33,6 +40,17 @@ def test_dot_stuff_puts_the_status_line_in_front() -> None:
     assert dot_stuff(b".a\r\n.b\r\n", status) == status + b"..a\r\n..b\r\n.\r\n"
     assert dot_stuff(b"a\r\nb", status) == status + b"a\r\nb\r\n.\r\n"
     assert dot_stuff(b"", status) == status + b".\r\n"
+
+
+@pytest.mark.parametrize("lines", [3, MAX_DOTS_VISITED // 2, MAX_DOTS_VISITED + 1, 500])
+@pytest.mark.parametrize("line_end", [CRLF, b"\n"])
+def test_dot_stuff_is_the_same_with_few_dots_and_with_many(lines: int, line_end: bytes) -> None:
+    # Two dots a line, one of them leading: below and above the dots visited one by one.
+    body = b"".join(b".%d ends.%s" % (n, line_end) for n in range(lines))
+    wire = b"".join(b"..%d ends.\r\n" % n for n in range(lines)) + b".\r\n"
+    assert dot_stuff(body, b"+OK\r\n") == b"+OK\r\n" + wire
+    unended = b"x" + body[: -len(line_end)]  # no leading dot, no final line end
+    assert dot_stuff(unended, b"+OK\r\n") == b"+OK\r\nx" + wire[1:]
 
 
 def test_to_crlf_leaves_crlf_text_alone_and_fixes_bare_lf() -> None:

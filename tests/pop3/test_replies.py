@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pillarbox.pop3 import replies
+from pillarbox.pop3.message import dot_stuff
 from pillarbox.pop3.replies import Challenge, Err, Ok, ResponseCode, encode
 
 
@@ -33,6 +34,13 @@ def test_multiline_lines_are_stuffed_and_terminated() -> None:
 
 def test_message_bodies_are_stuffed() -> None:
     assert encode(replies.message(9, b".x\r\ny\r\n")) == b"+OK 9 octets\r\n..x\r\ny\r\n.\r\n"
+
+
+def test_a_retr_response_made_beforehand_is_the_same_octets() -> None:
+    body = b".a\r\nb\r\n"
+    wire = dot_stuff(body, replies.message_status(len(body)))
+    assert encode(replies.retrieved(len(body), wire)) == encode(replies.message(len(body), body))
+    assert wire == b"+OK 7 octets\r\n..a\r\nb\r\n.\r\n"
 
 
 def test_text_with_line_breaks_is_a_programming_error() -> None:

@@ -56,8 +56,12 @@ class FakeStream:
         self.written = asyncio.Event()
         self.closed = False
 
-    async def receive_some(self) -> bytes:
-        data = await self.incoming.get()
+    async def receive_some(self, deadline: float | None = None) -> bytes:
+        if deadline is None:
+            data = await self.incoming.get()
+        else:
+            async with asyncio.timeout_at(deadline):
+                data = await self.incoming.get()
         if data is INTERRUPT:
             raise Interrupted
         return data
@@ -68,6 +72,11 @@ class FakeStream:
 
     async def send_all(self, data: bytes) -> None:
         self.output += data
+        self.written.set()
+
+    async def send_many(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.output += chunk
         self.written.set()
 
     async def start_tls(self, context: object) -> None:

@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from pillarbox.net.stream import Interrupted, Stream, StreamClosed
-
-# Replies at least this long are not copied into one buffer with their neighbours.
-COALESCE_LIMIT: Final = 16 * 1024
 
 
 class Engine(Protocol):
@@ -90,19 +87,12 @@ async def drive(
 
 
 async def _flush(stream: Stream, pending: list[bytes]) -> None:
-    """Write the pending replies in order: small ones joined into one write, large ones
-    (a retrieved message) on their own, since copying them costs more than a write."""
-    small: list[bytes] = []
-    for data in pending:
-        if len(data) < COALESCE_LIMIT:
-            small.append(data)
-            continue
-        if small:
-            await stream.send_all(b"".join(small))
-            small.clear()
-        await stream.send_all(data)
-    if small:
-        await stream.send_all(b"".join(small))
+    """Write the pending replies in order with one call: a retrieved message is not
+    copied to join it with its neighbours, and costs no write of its own."""
+    if len(pending) == 1:
+        await stream.send_all(pending[0])
+    else:
+        await stream.send_many(pending)
     pending.clear()
 
 

@@ -157,6 +157,16 @@ class Stream:
             if self._transport.is_closing():
                 raise StreamClosed
 
+    async def send_many(self, chunks: list[bytes]) -> None:
+        """Write several buffers with one call (writev under uvloop), without joining them."""
+        if self._transport.is_closing():
+            raise StreamClosed
+        self._transport.writelines(chunks)
+        if not self._protocol._writable.is_set():
+            await self._protocol._writable.wait()
+            if self._transport.is_closing():
+                raise StreamClosed
+
     async def start_tls(self, context: ssl.SSLContext) -> None:
         """Upgrade in place; bytes that arrived before the upgrade are discarded."""
         self._protocol.discard()  # RFC 3207 §4.2 / CVE-2011-0411: no plaintext carried over

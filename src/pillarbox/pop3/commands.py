@@ -52,7 +52,6 @@ from pillarbox.pop3.states import (
 MAX_ARGUMENT: Final = 40
 # RFC 4422 §3.1: a SASL mechanism name is 1 to 20 characters.
 MAX_MECHANISM: Final = 20
-_NUMBER: Final = re.compile(rb"[0-9]{1,%d}" % MAX_ARGUMENT)
 _MECHANISM: Final = re.compile(rb"[A-Z0-9_-]{1,%d}" % MAX_MECHANISM)
 # RFC 1939 §7: the APOP digest is 32 hex digits (lowercase in the RFC; case tolerated).
 _DIGEST: Final = re.compile(rb"[0-9a-fA-F]{32}")
@@ -100,7 +99,8 @@ def _arguments(raw: bytes, verb: str, least: int, most: int) -> list[bytes]:
 
 
 def _number(raw: bytes, what: str) -> int:
-    if not _NUMBER.fullmatch(raw):
+    # bytes.isdigit: ASCII digits only, False for b"" (a number is 1 to 40 of them).
+    if not (raw.isdigit() and len(raw) <= MAX_ARGUMENT):
         raise CommandError(Err(f"Invalid {what}"))
     return int(raw)
 

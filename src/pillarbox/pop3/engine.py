@@ -59,6 +59,8 @@ MAX_COMMAND_LINE: Final = 255
 # fields is ~1 KB of base64, so 8 KB leaves room for any mechanism we would offer.
 MAX_SASL_LINE: Final = 8192
 
+_CR: Final = ord("\r")
+
 LINE_TOO_LONG: Final = Err("Line too long")
 BARE_LINE_END: Final = Err("Lines must end with CRLF")
 
@@ -126,6 +128,7 @@ class Pop3Engine:
         self._awaiting: Event | None = None
         self._greeted = False
         self._utf8 = False
+        self._context: ParseContext | None = None
 
     # --- read-only views --------------------------------------------------------
 
@@ -204,6 +207,8 @@ class Pop3Engine:
 
     def _next_line(self) -> bytes | Rejected | NeedData:
         buffer = self._buffer
+        if not buffer:
+            return NEED_DATA  # the usual end of a batch of pipelined commands
         if self._discarding:
             newline = buffer.find(b"\n")
             if newline < 0:
@@ -218,22 +223,33 @@ class Pop3Engine:
                 return NEED_DATA
             self._discarding = True  # RFC 2449 §4: refuse it, keep the session
             return Rejected(LINE_TOO_LONG)
-        line = bytes(buffer[:newline])
-        del buffer[: newline + 1]
+        end = newline - 1  # where the CR should be
         # RFC 1939 §3: commands end in CRLF; a bare CR or LF is refused, not guessed at.
-        if not line.endswith(b"\r") or b"\r" in line[:-1]:
-            return Rejected(BARE_LINE_END)
-        return line[:-1]
+        bare = end < 0 or buffer[end] != _CR or buffer.find(b"\r", 0, end) >= 0
+        line = None if bare else bytes(buffer[:end])
+        del buffer[: newline + 1]
+        return Rejected(BARE_LINE_END) if line is None else line
+
+    def _parse_context(self) -> ParseContext:
+        """The facts parsers consult; built again only when the state or TLS changed."""
+        context = self._context
+        if (
+            context is None
+            or context.state is not self._state
+            or context.tls_active is not self._tls_active
+        ):
+            context = self._context = ParseContext(
+                state=self._state,
+                config_mechanisms=self.config.sasl_mechanisms,
+                plaintext_allowed=self.plaintext_allowed,
+                tls_available=self.config.tls_available,
+                tls_active=self._tls_active,
+                apop_offered=self.apop_timestamp is not None,
+            )
+        return context
 
     def _parse(self, line: bytes) -> Event:
-        context = ParseContext(
-            state=self._state,
-            config_mechanisms=self.config.sasl_mechanisms,
-            plaintext_allowed=self.plaintext_allowed,
-            tls_available=self.config.tls_available,
-            tls_active=self._tls_active,
-            apop_offered=self.apop_timestamp is not None,
-        )
+        context = self._parse_context()
         try:
             if isinstance(self._state, SaslExchange):
                 return parse_sasl_response(line)

@@ -18,6 +18,7 @@ from pillarbox.pop3.message import dot_stuff
 # with its CRLF.
 MAX_RESPONSE_LINE: Final = 512
 _CRLF: Final = b"\r\n"
+_MAX_STATUS: Final = MAX_RESPONSE_LINE - len(_CRLF)
 
 
 class ResponseCode(enum.StrEnum):
@@ -34,12 +35,14 @@ class ResponseCode(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Ok:
     """+OK response. With `lines` or `body` it is multi-line (RFC 1939 §3): the engine
-    byte-stuffs and terminates it. `body` is a message (RETR/TOP), `lines` short text lines."""
+    byte-stuffs and terminates it. `body` is a message (RETR/TOP), `lines` short text
+    lines. `wire` is the whole response made beforehand (see `retrieved`), sent as is."""
 
     text: str = ""
     code: ResponseCode | None = None
     lines: tuple[str, ...] | None = None
     body: bytes | None = field(default=None, repr=False)
+    wire: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +67,13 @@ Response = Ok | Err | Challenge
 def _status_line(status: bytes, text: str, code: ResponseCode | None) -> bytes:
     if "\r" in text or "\n" in text:
         raise ValueError("response text must be one line")
-    parts = [status]
     if code is not None:
-        parts.append(f"[{code.value}]".encode("ascii"))
-    if text:
-        parts.append(text.encode("utf-8"))
-    line = b" ".join(parts)
+        status += f" [{code.value}]".encode("ascii")
+    line = status + b" " + text.encode("utf-8") if text else status
     # RFC 2449 §4: cut over-long text rather than break the line limit.
-    return line[: MAX_RESPONSE_LINE - len(_CRLF)] + _CRLF
+    if len(line) > _MAX_STATUS:
+        line = line[:_MAX_STATUS]
+    return line + _CRLF
 
 
 def _multiline(lines: Iterable[str]) -> bytes:
@@ -93,6 +95,8 @@ def encode(response: Response) -> bytes:
         return b"+ " + base64.b64encode(response.data) + _CRLF
     if isinstance(response, Err):
         return _status_line(b"-ERR", response.text, response.code)
+    if response.wire is not None:
+        return response.wire
     first = _status_line(b"+OK", response.text, response.code)
     if response.body is not None:
         return dot_stuff(response.body, first)  # one copy of a large body
@@ -174,9 +178,25 @@ def uidl_line(number: int, uid: str) -> Ok:
     return Ok(f"{number} {uid}")
 
 
+def _octets(size: int) -> str:
+    return f"{size} octets"
+
+
 def message(size: int, body: bytes) -> Ok:
     """RFC 1939 §5 RETR: the whole message, byte-stuffed by the engine."""
-    return Ok(f"{size} octets", body=body)
+    return Ok(_octets(size), body=body)
+
+
+def message_status(size: int) -> bytes:
+    """The status line of `message(size, ...)` on the wire."""
+    return _status_line(b"+OK", _octets(size), None)
+
+
+def retrieved(size: int, wire: bytes) -> Ok:
+    """RFC 1939 §5 RETR made beforehand: `wire` is `message.dot_stuff(body,
+    message_status(size))`, the same octets `message(size, body)` encodes to, but made
+    without copying a large message once more."""
+    return Ok(_octets(size), wire=wire)
 
 
 def top(body: bytes) -> Ok:

@@ -217,7 +217,12 @@ class Pop3Session:
         return [self.engine.greeting()]
 
     async def handle(self, event: Event) -> Sequence[Response]:
-        response = await HANDLERS[type(event)](self, event)
+        try:
+            response = await HANDLERS[type(event)](self, event)
+        except MaildropError as error:
+            # A bad or deleted message number: the one place this layer turns maildrop
+            # errors into replies (RFC 1939 §5).
+            response = error.response
         return [] if response is None else [response]
 
     def tls_started(self, stream: Stream) -> None:
@@ -320,7 +325,7 @@ class Pop3Session:
         mailbox = await self.store.get_mailbox(account.id, api.INBOX)
         entries = tuple(await self.store.list_entries(mailbox.id))
         drop = Maildrop((uidl_string(mailbox.uidvalidity, e.uid), e.size) for e in entries)
-        self._bodies = BodyWindows(self.store, entries)
+        self._bodies = BodyWindows(self.store, entries, replies.message_status)
         return Opened(account, mailbox, entries, drop)
 
     async def on_capa(self, event: Capa) -> Response:
@@ -354,10 +359,13 @@ class Pop3Session:
             return replies.uidl_listing(drop.uids())
         return replies.uidl_line(event.number, drop.uid(event.number))
 
-    async def _body(self, number: int) -> bytes | Err:
+    async def _body(self, number: int, wire: bool = False) -> bytes | Err:
+        """Message `number` as stored, or with `wire` the whole RETR response."""
         self._opened.drop.check(number)
         assert self._bodies is not None  # set with `opened`
         try:
+            if wire:
+                return await self._bodies.response(number)
             return await self._bodies.body(number)
         except api.NotFound:
             return MESSAGE_GONE
@@ -365,11 +373,11 @@ class Pop3Session:
             return replies.SYSTEM_TEMPORARY
 
     async def on_retr(self, event: Retr) -> Response:
-        body = await self._body(event.number)
-        if isinstance(body, Err):
-            return body
+        wire = await self._body(event.number, wire=True)
+        if isinstance(wire, Err):
+            return wire
         self.retrieved.add(event.number)
-        return replies.message(self._opened.drop.size(event.number), body)
+        return replies.retrieved(self._opened.drop.size(event.number), wire)
 
     async def on_top(self, event: Top) -> Response:
         body = await self._body(event.number)
@@ -431,22 +439,6 @@ class Pop3Session:
         return None  # RFC 1939 §6: no QUIT, no UPDATE state: nothing is deleted
 
 
-Handler = Callable[[Pop3Session, Event], Awaitable[Response | None]]
-
-
-def _guarded(handler: Callable[..., Awaitable[Response]]) -> Handler:
-    """Turn `MaildropError` (bad or deleted message number) into its -ERR: the one place
-    this layer turns maildrop errors into replies."""
-
-    async def run(session: Pop3Session, event: Event) -> Response:
-        try:
-            return await handler(session, event)
-        except MaildropError as error:
-            return error.response
-
-    return run
-
-
 # STYLE.md §5: dispatch through an explicit table; a test checks every event has a handler.
 HANDLERS: Final[dict[type[Event], Callable[..., Awaitable[Response | None]]]] = {
     User: Pop3Session.on_user,
@@ -458,11 +450,11 @@ HANDLERS: Final[dict[type[Event], Callable[..., Awaitable[Response | None]]]] = 
     Stls: Pop3Session.on_stls,
     Utf8: Pop3Session.on_utf8,
     Stat: Pop3Session.on_stat,
-    List: _guarded(Pop3Session.on_list),
-    Uidl: _guarded(Pop3Session.on_uidl),
-    Retr: _guarded(Pop3Session.on_retr),
-    Top: _guarded(Pop3Session.on_top),
-    Dele: _guarded(Pop3Session.on_dele),
+    List: Pop3Session.on_list,
+    Uidl: Pop3Session.on_uidl,
+    Retr: Pop3Session.on_retr,
+    Top: Pop3Session.on_top,
+    Dele: Pop3Session.on_dele,
     Rset: Pop3Session.on_rset,
     Noop: Pop3Session.on_noop,
     Quit: Pop3Session.on_quit,

@@ -180,10 +180,11 @@ def expunge(txn: Txn, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[Uid]:
         get_mailbox_by_id(txn.conn, mailbox_id)
         return []
     modseq = _bump_modseq(txn, mailbox_id)
-    # RFC 7162 §3.2.5.1: remembered for QRESYNC's VANISHED (EARLIER).
-    txn.conn.executemany(
-        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
-        [(mailbox_id, uid, modseq) for uid in removed],
+    # RFC 7162 §3.2.5.1: remembered for QRESYNC's VANISHED (EARLIER); one statement.
+    txn.conn.execute(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) "
+        "SELECT ?, value, ? FROM json_each(?)",
+        (mailbox_id, modseq, _uid_list(removed)),
     )
     return removed
 

@@ -136,7 +136,53 @@ SCHEMA_V2: Final[tuple[str, ...]] = (
     f"CREATE INDEX entry_keywords ON entry(mailbox_id, flags) WHERE {KEYWORDS_CONDITION}",
 )
 
-MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, SCHEMA_V2]
+# Version 3: reference counts move to a narrow table of their own. Counting down in the
+# message row made SQLite read (and compare) the whole body for every expunged entry,
+# since an UPDATE rebuilds the row and `refs` sits after `body`: a POP3 QUIT that removed
+# 1,000 messages of 100 KB read 100 MB twice, once to count down and once to delete. Now
+# the count is a few octets and only the final DELETE of a body walks its pages.
+# message.refs is left in place, unused: dropping it would rewrite every stored body.
+SCHEMA_V3: Final[tuple[str, ...]] = (
+    """CREATE TABLE message_refs (
+        id INTEGER PRIMARY KEY,
+        refs INTEGER NOT NULL
+    )""",
+    # Counted from the references themselves: reading message.refs would read every body.
+    """INSERT INTO message_refs (id, refs)
+        SELECT message_id, count(*) FROM (
+            SELECT message_id FROM entry UNION ALL SELECT message_id FROM queue
+        ) GROUP BY message_id""",
+    "DROP TRIGGER entry_added",
+    "DROP TRIGGER entry_removed",
+    "DROP TRIGGER queue_added",
+    "DROP TRIGGER queue_removed",
+    "DROP TRIGGER message_unreferenced",
+    """CREATE TRIGGER entry_added AFTER INSERT ON entry BEGIN
+        INSERT INTO message_refs (id, refs) VALUES (NEW.message_id, 1)
+            ON CONFLICT (id) DO UPDATE SET refs = refs + 1;
+        UPDATE mailbox SET messages = messages + 1, size = size + NEW.size
+            WHERE id = NEW.mailbox_id;
+    END""",
+    """CREATE TRIGGER entry_removed AFTER DELETE ON entry BEGIN
+        UPDATE mailbox SET messages = messages - 1, size = size - OLD.size
+            WHERE id = OLD.mailbox_id;
+        UPDATE message_refs SET refs = refs - 1 WHERE id = OLD.message_id;
+    END""",
+    """CREATE TRIGGER queue_added AFTER INSERT ON queue BEGIN
+        INSERT INTO message_refs (id, refs) VALUES (NEW.message_id, 1)
+            ON CONFLICT (id) DO UPDATE SET refs = refs + 1;
+    END""",
+    """CREATE TRIGGER queue_removed AFTER DELETE ON queue BEGIN
+        UPDATE message_refs SET refs = refs - 1 WHERE id = OLD.message_id;
+    END""",
+    """CREATE TRIGGER message_unreferenced AFTER UPDATE OF refs ON message_refs
+        WHEN NEW.refs <= 0 BEGIN
+        DELETE FROM message WHERE id = NEW.id;
+        DELETE FROM message_refs WHERE id = NEW.id;
+    END""",
+)
+
+MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
 
 
 def latest_version() -> int:
