@@ -190,15 +190,21 @@ _OPS: Final = {
 }
 
 
-async def run_mix(worker: Worker, deadline: float) -> int:
-    names = [name for name, _ in MIX]
-    weights = [weight for _, weight in MIX]
+async def run_mix(worker: Worker, deadline: float, only: frozenset[str] = frozenset()) -> int:
+    """Run the mix (or only the operations named in `only`) until `deadline`."""
+    chosen = [(name, weight) for name, weight in MIX if not only or name in only]
+    names = [name for name, _ in chosen]
+    weights = [weight for _, weight in chosen]
     done = 0
     while time.perf_counter() < deadline:
         await worker.run(worker.rng.choices(names, weights)[0])
         done += 1
-    # Leave the mailbox as it was: remove what this worker appended.
+    return done
+
+
+async def tidy(worker: Worker) -> None:
+    """Leave the mailbox as it was: remove what this worker appended (after the timing)."""
     for uid in worker.appended:
         await worker.client.command(f"UID STORE {uid} +FLAGS.SILENT (\\Deleted)")
         await worker.client.command(f"UID EXPUNGE {uid}")
-    return done
+    worker.appended.clear()

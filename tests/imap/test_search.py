@@ -90,3 +90,39 @@ def test_content_search_decodes_headers_and_bodies(
         assert (b"1" in numbers) is found
 
     run(tmp_path, check)
+
+
+@pytest.mark.parametrize(
+    ("known", "matches", "seqs", "uids"),
+    [
+        # A gapless run, then gaps: numbers by subtraction, then by bisection.
+        ([1, 2, 3, 5, 6, 9], [2, 3, 5, 7, 9, 12], [2, 3, 4, 6], [2, 3, 5, 9]),
+        # The first messages expunged long ago: the run starts above 1.
+        ([4, 5, 6, 7], [1, 5, 7, 8], [2, 4], [5, 7]),
+        # No run beyond the first UID.
+        ([2, 4, 6], [2, 3, 6], [1, 3], [2, 6]),
+        ([1, 2, 3], [], [], []),
+    ],
+)
+def test_flag_search_numbers_matches_the_client_knows(
+    known: list[int], matches: list[int], seqs: list[int], uids: list[int]
+) -> None:
+    from array import array
+
+    from pillarbox.imap.search import _by_flags
+
+    class View:
+        mailbox_id = MailboxId(1)
+
+        def __init__(self) -> None:
+            self.uids = array("I", known)
+
+    class Store:
+        async def search_flags(self, *args: object) -> list[int]:
+            return matches
+
+    import asyncio
+
+    no_terms = (frozenset[str](), frozenset[str]())
+    found = asyncio.run(_by_flags(View(), Store(), no_terms))  # type: ignore[arg-type]
+    assert (found.seqs, found.uids) == (seqs, uids)

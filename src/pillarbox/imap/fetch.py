@@ -9,10 +9,11 @@ written back, so no message is parsed twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from pillarbox.imap import commands as cmd
 from pillarbox.imap import responses
@@ -29,6 +30,8 @@ TREE_CACHE_SIZE: Final = 256
 # that a FETCH 1:* BODY[] of a large mailbox never holds more than one batch of bodies.
 FETCH_BATCH_MESSAGES: Final = 64
 FETCH_BATCH_OCTETS: Final = 8 * 1024 * 1024
+# Distinct flag sets whose wire form is kept (a mailbox uses a handful).
+FLAG_LISTS: Final = 1024
 SEEN: Final = "\\Seen"
 RECENT: Final = "\\Recent"
 
@@ -59,6 +62,7 @@ def needs_body(items: tuple[cmd.FetchItem, ...]) -> bool:
     return any(isinstance(item, _NEEDS_TREE) for item in items)
 
 
+@functools.lru_cache(maxsize=FLAG_LISTS)
 def flag_list(flags: frozenset[str], recent: bool) -> bytes:
     """`(\\Seen $Label)`; \\Recent is per session, never stored (RFC 3501 §2.3.2)."""
     names = sorted(flags - {RECENT})
@@ -93,8 +97,9 @@ class MessageSource:
         found = await self.store.get_messages([e.message_id for e in entries])
         out: dict[MessageId, tuple[bytes, Part]] = {}
         for message_id, (body, cached) in found.items():
-            tree = self._trees.get(message_id)
-            if tree is None and cached is not None:
+            # Not from the LRU: a message id may name new content once its message is gone.
+            tree = None
+            if cached is not None:
                 with contextlib.suppress(mime_cache.CacheFormatError):
                     tree = mime_cache.load_tree(cached)
             if tree is None:
@@ -124,9 +129,10 @@ class MessageSource:
         return tree
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """What FETCH knows about one message while answering."""
+class Message(NamedTuple):
+    """What FETCH knows about one message while answering (one per message of a FETCH, so
+    a tuple: it is built several times faster than a frozen dataclass, and stays inside
+    this package)."""
 
     entry: MailboxEntry
     recent: bool
@@ -222,6 +228,59 @@ def fetch_data(seq: int, items: tuple[cmd.FetchItem, ...], message: Message) -> 
     return responses.FetchData(
         seq, tuple((cmd.fetch_item_name(item), item_value(item, message)) for item in items)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One FETCH's items, worked out once for all the messages it names.
+
+    `content` are the items whose values come from the message bytes alone (ENVELOPE,
+    BODY[...], ...: kept in `imap.rendered`), `shape` names them for that cache; `line`
+    takes their values ready-made and computes the others (FLAGS, UID, MODSEQ, ...) from
+    the entry, writing the response line directly.
+    """
+
+    slots: tuple[tuple[bytes, Callable[[Message], bytes] | None], ...]
+    content: tuple[cmd.FetchItem, ...]
+    shape: str
+    uid_only: bool  # every item but UID is a content item (`uid_line` can answer)
+    template: bytes  # `* %d FETCH (NAME %b NAME %b)\r\n`: one C-level format per line
+
+    @classmethod
+    def of(cls, items: tuple[cmd.FetchItem, ...]) -> Plan:
+        slots = tuple(
+            (
+                cmd.fetch_item_name(item) + b" ",
+                None if isinstance(item, _NEEDS_TREE) else _SIMPLE[type(item)],
+            )
+            for item in items
+        )
+        content = tuple(item for item in items if isinstance(item, _NEEDS_TREE))
+        uid_only = all(isinstance(item, (*_NEEDS_TREE, cmd.Uid)) for item in items)
+        names = b" ".join(name.replace(b"%", b"%%") + b"%b" for name, _ in slots)
+        template = b"* %d FETCH (" + names + b")\r\n"
+        return cls(slots, content, repr(content), uid_only and bool(content), template)
+
+    def content_values(self, message: Message) -> list[bytes]:
+        """The values of the content items (the message's body and tree are loaded)."""
+        return [item_value(item, message) for item in self.content]
+
+    def uid_line(self, seq: int, uid: int, content: Sequence[bytes]) -> bytes:
+        """`line` for a `uid_only` plan, without the entry."""
+        values = iter(content)
+        uid_value = b"%d" % uid
+        return self.template % (
+            seq,
+            *[next(values) if simple is None else uid_value for _, simple in self.slots],
+        )
+
+    def line(self, seq: int, message: Message, content: Sequence[bytes]) -> bytes:
+        """`* n FETCH (...)\r\n` with the content items' values taken from `content`."""
+        values = iter(content)
+        return self.template % (
+            seq,
+            *[next(values) if simple is None else simple(message) for _, simple in self.slots],
+        )
 
 
 def batches(entries: Sequence[MailboxEntry]) -> Iterator[Sequence[MailboxEntry]]:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 SEEN: Final = "\\Seen"
 DELETED: Final = "\\Deleted"
 RECENT: Final = "\\Recent"
+REPLACE: Final = cmd.StoreMode.REPLACE
+# A UID FETCH of at most this many messages may be answered from the render cache alone.
+MAX_CACHED_ANSWER: Final = 64
 # Messages above this size are parsed off the event loop (a 35 MB parse takes ~100 ms).
 PARSE_IN_THREAD: Final = 1024 * 1024
 
@@ -65,15 +68,16 @@ async def _mark_seen(
         view.mailbox_id, unseen, frozenset({SEEN}), frozenset()
     )
     view.told(changed)
+    session.context.change_reads.learn(view.mailbox_id, view.uidvalidity, changed)
     by_uid = {e.uid: e for e in changed}
     return [by_uid.get(e.uid, e) for e in entries], set(by_uid)
 
 
 def _items_for(
-    session: ImapSession, command: cmd.Fetch, uid: Uid, changed: set[Uid]
+    session: ImapSession, command: cmd.Fetch, seen_changed: bool
 ) -> tuple[cmd.FetchItem, ...]:
     items = command.items
-    if uid in changed and not any(isinstance(i, cmd.Flags) for i in items):
+    if seen_changed and not any(isinstance(i, cmd.Flags) for i in items):
         items = (*items, cmd.Flags())  # RFC 3501 §6.4.5: the \Seen change is reported
     if session.condstore and cmd.ModSeq() not in items:
         items = (*items, cmd.ModSeq())  # RFC 7162 §3.1: CONDSTORE-aware: MODSEQ always
@@ -88,22 +92,69 @@ async def _answer(
     changed: set[Uid],
     out: list[rsp.Response],
 ) -> int:
-    """Append one FETCH response per entry to `out`; returns how many had vanished."""
-    full = fetching.needs_body(command.items)
+    """Append one FETCH response per entry to `out`; returns how many had vanished.
+
+    Content values (header fields, ENVELOPE, ...) come from the shared render cache when
+    it has them; only the messages it lacks are loaded, a batch at a time.
+    """
+    plain = fetching.Plan.of(_items_for(session, command, seen_changed=False))
+    flagged = fetching.Plan.of(_items_for(session, command, seen_changed=True))
+    cache, shape = session.context.rendered, plain.shape
+    mailbox, validity = view.mailbox_id, view.uidvalidity
     vanished = 0
-    for batch in fetching.batches(entries) if full else [entries]:
-        loaded = await session.source.load_many(batch) if full else {}
+    for batch in fetching.batches(entries):
+        known: dict[Uid, list[bytes]] = {}
+        missing: list[MailboxEntry] = []
+        for entry in batch:
+            values = cache.get((mailbox, validity, entry.uid), shape) if plain.content else []
+            if values is None:
+                missing.append(entry)
+            else:
+                known[entry.uid] = values
+        loaded = await session.source.load_many(missing) if missing else {}
+        lines: list[bytes] = []
         for entry in batch:
             seq = view.seq_of(entry.uid)
-            content = loaded.get(entry.message_id)
-            if seq is None or (full and content is None):
-                vanished += seq is not None  # expunged by another session meanwhile
-                continue
-            body, tree = content if content is not None else (None, None)
-            message = fetching.Message(entry, view.is_recent(entry.uid), body, tree)
-            items = _items_for(session, command, entry.uid, changed)
-            out.append(fetching.fetch_data(seq, items, message))
+            if seq is None:
+                continue  # no longer numbered in this view: nothing to answer for it
+            message = fetching.Message(entry, entry.uid in view.recent)
+            values = known.get(entry.uid)
+            if values is None:
+                content = loaded.get(entry.message_id)
+                if content is None:
+                    vanished += 1  # expunged by another session meanwhile
+                    continue
+                message = fetching.Message(entry, message.recent, *content)
+                values = plain.content_values(message)
+                cache.put((mailbox, validity, entry.uid), shape, values)
+            plan = flagged if entry.uid in changed else plain
+            lines.append(plan.line(seq, message, values))
+        if lines:
+            out.append(rsp.Lines(b"".join(lines)))
     return vanished
+
+
+def _from_cache(
+    session: ImapSession, view: SelectedMailbox, command: cmd.Fetch, uids: list[Uid]
+) -> list[rsp.Response] | None:
+    """A UID FETCH of UIDs and content only (`UID FETCH 7 BODY.PEEK[]`) that the render
+    cache answers in full needs no store read: nothing in it depends on flags or MODSEQs.
+    RFC 2180 §4.1.1 lets a message expunged meanwhile be answered like this too."""
+    if not command.uid or command.changedsince is not None or len(uids) > MAX_CACHED_ANSWER:
+        return None
+    if not view.read_only and any(fetching.sets_seen(item) for item in command.items):
+        return None
+    plan = fetching.Plan.of(_items_for(session, command, seen_changed=False))
+    if not plan.uid_only:
+        return None
+    cache, lines = session.context.rendered, []
+    for uid in uids:
+        values = cache.get((view.mailbox_id, view.uidvalidity, uid), plan.shape)
+        seq = view.seq_of(uid)
+        if values is None or seq is None:
+            return None
+        lines.append(plan.uid_line(seq, uid, values))
+    return [rsp.Lines(b"".join(lines))] if lines else []
 
 
 async def on_fetch(
@@ -112,6 +163,9 @@ async def on_fetch(
     uids = resolve(view, command.sequence_set, command.uid)
     if command.changedsince is not None or cmd.ModSeq() in command.items:
         session.condstore = True  # RFC 7162 §3.1: a CONDSTORE enabling command
+    cached = _from_cache(session, view, command, uids)
+    if cached is not None:
+        return [*cached, ok(tag, "FETCH completed")]
     entries = await session.store.get_entries(view.mailbox_id, uids)
     vanished = len(uids) - len(entries)
     if command.changedsince is not None:
@@ -150,12 +204,29 @@ def _changes(
     return flags, frozenset(current) - flags
 
 
+async def _silent_store(
+    session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Store, uids: list[Uid]
+) -> list[rsp.Response]:
+    """+FLAGS.SILENT / -FLAGS.SILENT: only what changes is reported (to CONDSTORE clients,
+    RFC 7162 §3.1.3), so the flags need no read before the write (which reads them)."""
+    add, remove = _changes(command, [])
+    changed = await session.store.store_flags(view.mailbox_id, uids, add, remove)
+    view.told(changed)
+    session.context.change_reads.learn(view.mailbox_id, view.uidvalidity, changed)
+    out: list[rsp.Response] = []
+    if session.condstore:
+        out += [_flags_fetch(session, view, entry, command.uid) for entry in changed]
+    return [*out, ok(tag, "STORE completed")]
+
+
 async def on_store(
     session: ImapSession, view: SelectedMailbox, tag: str, command: cmd.Store
 ) -> list[rsp.Response]:
     if view.read_only:
         raise READ_ONLY
     uids = view.live(resolve(view, command.sequence_set, command.uid))
+    if command.silent and command.unchangedsince is None and command.mode is not REPLACE:
+        return await _silent_store(session, view, tag, command, uids)
     entries = await session.store.get_entries(view.mailbox_id, uids)
     modified: list[int] = []
     if command.unchangedsince is not None:
@@ -170,6 +241,7 @@ async def on_store(
         view.mailbox_id, [e.uid for e in entries], add, remove
     )
     view.told(changed)
+    session.context.change_reads.learn(view.mailbox_id, view.uidvalidity, changed)
     out: list[rsp.Response] = []
     if not command.silent or session.condstore:
         by_uid = {e.uid: e for e in changed}
@@ -298,6 +370,7 @@ async def on_append(
         )
     except api.QuotaExceeded:
         return [rsp.Tagged(tag, rsp.Status.NO, "Quota exceeded", rsp.OVERQUOTA)]
+    session.context.change_reads.learn(entry.mailbox_id, target.uidvalidity, [entry])
     code = rsp.appenduid(target.uidvalidity, str(entry.uid))
     return [ok(tag, "APPEND completed", code)]
 

@@ -202,6 +202,7 @@ MACROS: Final[dict[bytes, tuple[c.FetchItem, ...]]] = {
 }
 _ITEM_NAME: Final = re.compile(rb"[A-Za-z0-9.]+")
 _PART: Final = re.compile(rb"[1-9][0-9]{0,8}(?:\.[1-9][0-9]{0,8})*")
+_SPEC_NAME: Final = re.compile(rb"[A-Za-z.]+")
 _PARTIAL: Final = re.compile(rb"<([0-9]{1,10})\.([0-9]{1,10})>")
 _SPECS: Final = {spec.value.encode(): spec for spec in c.SectionSpec if spec.value}
 # RFC 3501 §9: section-part nests at most this deep in practice; MIME trees deeper than
@@ -270,7 +271,7 @@ def _section(lexer: Lexer) -> c.Section:
         return c.Section(part)
     if part:
         lexer.expect(b".", "a section")
-    spec_name = lexer.match(re.compile(rb"[A-Za-z.]+"))
+    spec_name = lexer.match(_SPEC_NAME)
     spec = _SPECS.get(spec_name.group().upper()) if spec_name else None
     if spec is None or (spec is c.SectionSpec.MIME and not part):
         raise SyntaxFailure("Invalid section")

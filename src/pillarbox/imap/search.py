@@ -216,13 +216,34 @@ async def _by_flags(
     # for UNSEEN in a big mailbox), so it avoids method calls and allocations.
     found = Found()
     known, count, left = view.uids, len(view.uids), bisect.bisect_left
+    matches: list[int] = list(await store.search_flags(view.mailbox_id, *terms))
+    if not known or not matches:
+        return found
+    # The UIDs of a mailbox are mostly one gapless run (older messages, never expunged):
+    # there sequence numbers follow from the UIDs by subtraction, in one comprehension.
+    first, run = known[0], _run_length(known)
+    start, end = left(matches, first), left(matches, first + run)
+    found.uids = matches[start:end]
+    found.seqs = [uid - first + 1 for uid in found.uids]
     seqs, uids = found.seqs, found.uids
-    for uid in await store.search_flags(view.mailbox_id, *terms):
-        index = left(known, uid)
+    for uid in matches[end:]:
+        index = left(known, uid, run)
         if index < count and known[index] == uid:
             seqs.append(index + 1)
             uids.append(uid)
     return found
+
+
+def _run_length(known: Sequence[int]) -> int:
+    """How many leading UIDs form a gapless run (UIDs ascend, so a gap never closes)."""
+    low, high, first = 1, len(known), known[0]
+    while low < high:  # the largest n with known[n - 1] == first + n - 1
+        middle = (low + high + 1) // 2
+        if known[middle - 1] == first + middle - 1:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 async def run_search(

@@ -13,9 +13,7 @@ are read from the store when a command needs them.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import functools
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -24,6 +22,7 @@ from typing import Final
 
 from pillarbox.imap import commands as cmd
 from pillarbox.imap import responses as rsp
+from pillarbox.imap.changelog import ChangeReads
 from pillarbox.store import api
 from pillarbox.store.api import (
     Mailbox,
@@ -146,7 +145,8 @@ class SelectedMailbox:
         the CLI importing mail, changes the store without this process's feed).
         """
         store = reads.store
-        changes = await reads.changes(self.mailbox_id, self.modseq, None if poll else self.wanted)
+        wanted = None if poll else self.wanted
+        changes = await reads.changes(self.mailbox_id, self.modseq, wanted, self.uidvalidity)
         new = self.absorb(changes)
         if new and not self.read_only:
             # RFC 3501 §2.3.2: the first session to be told of a message gets \Recent.
@@ -281,8 +281,11 @@ class UidIndex:
         self._size = size
         self._lists: OrderedDict[tuple[MailboxId, int], Listing] = OrderedDict()
 
-    async def select(self, store: Store, box: Mailbox) -> tuple[MailboxSnapshot, Listing]:
-        """The mailbox's counts and a private copy of its current UID list."""
+    async def select(
+        self, store: Store, box: Mailbox, reads: ChangeReads | None = None
+    ) -> tuple[MailboxSnapshot, Listing]:
+        """The mailbox's counts and a private copy of its current UID list (the changes
+        since the kept list come through `reads` when given, shared with the sessions)."""
         mailbox_id = box.id
         key = (mailbox_id, box.uidvalidity)
         cached = self._lists.get(key)
@@ -293,7 +296,13 @@ class UidIndex:
         elif cached.modseq == snap.mailbox.highestmodseq:
             listing = cached
         else:
-            listing = _advance(cached, await store.changes_since(mailbox_id, cached.modseq))
+            top = snap.mailbox.highestmodseq
+            changes = await (
+                store.changes_since(mailbox_id, cached.modseq)
+                if reads is None
+                else reads.changes(mailbox_id, cached.modseq, top, box.uidvalidity)
+            )
+            listing = _advance(cached, changes)
         self._lists[key] = listing
         self._lists.move_to_end(key)
         if len(self._lists) > self._size:
@@ -335,49 +344,3 @@ class RecentClaims:
         self._marks[key] = up_to
         mark = await store.claim_recent(mailbox_id, up_to)
         return Uid(max(mark, known))
-
-
-# Change sets kept for sessions that ask for the same MODSEQ range a moment later.
-MAX_SHARED_CHANGES: Final = 1024
-
-
-class ChangeReads:
-    """One store read per (mailbox, MODSEQ) however many sessions need it.
-
-    When mail arrives, every session idling on the mailbox wakes with the same MODSEQ and
-    asks the store the same question (RFC 7162 §3.1.1 "changed since n"); with 1,000
-    idlers that is 1,000 reads before the last one hears of the mail. Here the first asks,
-    the others wait for its answer (and later ones reuse it while it is still current).
-    """
-
-    def __init__(self, store: Store, size: int = MAX_SHARED_CHANGES) -> None:
-        self.store = store
-        self._size = size
-        self._done: OrderedDict[tuple[MailboxId, ModSeq], MailboxChanges] = OrderedDict()
-        self._flying: dict[tuple[MailboxId, ModSeq], asyncio.Future[MailboxChanges]] = {}
-
-    async def changes(
-        self, mailbox_id: MailboxId, since: ModSeq, wanted: ModSeq | None
-    ) -> MailboxChanges:
-        """Changes after `since`, current at least up to `wanted` (None: read afresh)."""
-        key = (mailbox_id, since)
-        done = self._done.get(key)
-        if done is not None and wanted is not None and done.mailbox.highestmodseq >= wanted:
-            return done
-        flying = self._flying.get(key)
-        if flying is None:
-            flying = asyncio.ensure_future(self.store.changes_since(mailbox_id, since))
-            self._flying[key] = flying
-            flying.add_done_callback(functools.partial(self._landed, key))
-        return await asyncio.shield(flying)
-
-    def _landed(
-        self, key: tuple[MailboxId, ModSeq], flying: asyncio.Future[MailboxChanges]
-    ) -> None:
-        self._flying.pop(key, None)
-        if flying.cancelled() or flying.exception() is not None:
-            return
-        self._done[key] = flying.result()
-        self._done.move_to_end(key)
-        if len(self._done) > self._size:
-            self._done.popitem(last=False)

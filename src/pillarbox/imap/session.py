@@ -11,6 +11,7 @@ Failures raise `Refused` (or a store error) and are turned into NO in one place,
 from __future__ import annotations
 
 import bisect
+import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,13 +24,15 @@ from pillarbox.imap import commands as cmd
 from pillarbox.imap import engine as wire
 from pillarbox.imap import mailboxes, messages
 from pillarbox.imap import responses as rsp
+from pillarbox.imap.changelog import ChangeReads
 from pillarbox.imap.fetch import MessageSource, flag_list
 from pillarbox.imap.mailboxes import Refused
+from pillarbox.imap.rendered import RenderCache
 from pillarbox.imap.selected import (
-    ChangeReads,
     Exists,
     Expunged,
     FlagsChanged,
+    Listing,
     Recent,
     RecentClaims,
     SelectedMailbox,
@@ -120,6 +123,7 @@ class SessionContext:
         self.uid_index = UidIndex()
         self.recent_claims = RecentClaims()
         self.change_reads = ChangeReads(self.store)
+        self.rendered = RenderCache()
 
 
 Handler = Callable[["ImapSession", str, Any], Awaitable[list[rsp.Response]]]
@@ -145,6 +149,7 @@ class ImapSession:
         self.bad_commands = 0
         self._sasl: sasl.SaslExchange | None = None
         self._sasl_tag = ""
+        self._last_selected: tuple[str, api.Mailbox] | None = None
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -409,10 +414,10 @@ class ImapSession:
         # RFC 3501 §6.3.1: a SELECT first leaves the selected state, even if it then fails.
         self.state = Authenticated(self.account)
         read_only = isinstance(command, cmd.Examine)
-        box = await mailboxes.find(self.store, self.account.id, command.mailbox)
+        snap, listing = await self._open(command.mailbox)
+        box = snap.mailbox
         if command.condstore:
             self.condstore = True  # RFC 7162 §3.1.8
-        snap, listing = await self.context.uid_index.select(self.store, box)
         uids = listing.uids
         last = api.Uid(uids[-1] if uids else 0)
         claims = self.context.recent_claims
@@ -425,6 +430,28 @@ class ImapSession:
         view = SelectedMailbox(snap, read_only, recent, listing)
         self.state = Selected(self.account, view)
         return select_responses(tag, view, snap, command)
+
+    async def _open(self, name: str) -> tuple[api.MailboxSnapshot, Listing]:
+        """The snapshot and UIDs of mailbox `name`. The mailbox this session last selected
+        under that name is tried without a lookup: its snapshot says if it is still that
+        mailbox (same account, name and UIDVALIDITY), else the name is looked up."""
+        context, last = self.context, self._last_selected
+        if last is not None and last[0] == name:
+            known = last[1]
+            with contextlib.suppress(api.NotFound):
+                snap, listing = await context.uid_index.select(
+                    self.store, known, context.change_reads
+                )
+                now = snap.mailbox
+                if (now.account_id, now.name, now.uidvalidity) == (
+                    self.account.id,
+                    known.name,
+                    known.uidvalidity,
+                ):
+                    return snap, listing
+        box = await mailboxes.find(self.store, self.account.id, name)
+        self._last_selected = (name, box)
+        return await context.uid_index.select(self.store, box, context.change_reads)
 
     async def on_mailbox_command(self, tag: str, command: Any) -> list[rsp.Response]:
         """CREATE, DELETE, RENAME, [UN]SUBSCRIBE, LIST, LSUB, STATUS, NAMESPACE (§6.3)."""

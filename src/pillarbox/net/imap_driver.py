@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import enum
 import ssl
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from pillarbox.imap import responses as rsp
 from pillarbox.imap.engine import NEED_DATA, ImapEngine
 from pillarbox.imap.session import ImapSession
-from pillarbox.net.stream import Stream, StreamClosed
+from pillarbox.net.stream import Interrupted, Stream, StreamClosed
 from pillarbox.store.api import Change
 
 AUTOLOGOUT = rsp.UntaggedStatus(rsp.Status.BYE, "Autologout; idle for too long")  # §5.4
 SHUTTING_DOWN = rsp.UntaggedStatus(rsp.Status.BYE, "Server shutting down")
+T = TypeVar("T")
 
 
 class Wake(enum.Enum):
@@ -95,7 +97,9 @@ class Inputs:
 
     The waits outlive a wake-up: when news arrives during IDLE, the pending read of the
     client's next bytes stays as it is instead of being cancelled and made again, so a
-    push to 10,000 idling sessions costs one task per session, not three.
+    push to 10,000 idling sessions costs one task per session, not three. Each wait wakes
+    the connection through one callback set when the wait is made (no `asyncio.wait`,
+    which adds and removes callbacks on every wait at every wake-up).
     """
 
     def __init__(self, stream: Stream, session: ImapSession, shutdown: asyncio.Event) -> None:
@@ -105,6 +109,7 @@ class Inputs:
         self._receive: asyncio.Future[bytes] | None = None
         self._news: asyncio.Future[Change] | None = None
         self._stop: asyncio.Future[Any] | None = None
+        self._wake: asyncio.Future[None] | None = None
 
     async def next(self, patience: float) -> bytes | Change | Wake:
         """The next bytes, a change to push while idling, or why the connection must end."""
@@ -112,31 +117,73 @@ class Inputs:
             return Wake.SHUTDOWN
         if patience <= 0:
             return Wake.TIMEOUT
-        if self._receive is None:
-            self._receive = asyncio.ensure_future(self._stream.receive_some())
         if self._stop is None:
-            self._stop = asyncio.ensure_future(self._shutdown.wait())
-        stop = self._stop
-        waiters: set[asyncio.Future[Any]] = {self._receive, stop}
+            self._stop = self._watch(self._shutdown.wait())
+            self._stop.add_done_callback(lambda _: self._stream.interrupt())
         self._follow_feed()
-        if self._news is not None:
-            waiters.add(self._news)
-        await asyncio.wait(waiters, timeout=patience, return_when=asyncio.FIRST_COMPLETED)
+        if self._receive is None and self._news is None:
+            return await self._read(patience)
+        if self._receive is None:
+            self._receive = self._watch(self._stream.receive_some())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        # A wake-up may be stale (the callback of a wait cancelled a moment ago): look again.
+        while not self._any_done() and loop.time() < deadline:
+            self._wake = wake = loop.create_future()
+            timer = loop.call_at(deadline, self._poke)
+            try:
+                await wake
+            finally:
+                timer.cancel()
+                self._wake = None
+        return self._take()
+
+    async def _read(self, patience: float) -> bytes | Wake:
+        """Not idling: wait for bytes alone, with no helper task (most waits are these).
+        A shutdown still wakes the read: the shutdown wait interrupts the stream."""
+        deadline = asyncio.get_running_loop().time() + patience
+        while True:
+            try:
+                return await self._stream.receive_some(deadline)
+            except Interrupted:
+                if self._shutdown.is_set():
+                    return Wake.SHUTDOWN
+            except TimeoutError:
+                return Wake.TIMEOUT
+
+    def _take(self) -> bytes | Change | Wake:
+        receive = self._receive
+        assert receive is not None and self._stop is not None
         if self._news is not None and self._news.done():
             news, self._news = self._news, None
-            if not self._receive.done():
+            if not receive.done():
                 return news.result()
             self._session.note_change(news.result())  # not lost: the next look sees it
-        if self._receive.done():
-            received, self._receive = self._receive, None
-            return received.result()
-        return Wake.SHUTDOWN if stop.done() else Wake.TIMEOUT
+        if receive.done():
+            self._receive = None
+            if isinstance(receive.exception(), Interrupted):
+                return Wake.SHUTDOWN  # Listener.close woke the read: the server stops
+            return receive.result()
+        return Wake.SHUTDOWN if self._stop.done() else Wake.TIMEOUT
+
+    def _any_done(self) -> bool:
+        return any(w is not None and w.done() for w in (self._receive, self._news, self._stop))
+
+    def _watch(self, waiting: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        future = asyncio.ensure_future(waiting)
+        future.add_done_callback(self._poke)
+        return future
+
+    def _poke(self, _: object = None) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     def _follow_feed(self) -> None:
         """Wait on the feed only while idling; a change taken meanwhile is handed over."""
         feed = self._session.feed if self._session.idling is not None else None
         if feed is not None and self._news is None:
-            self._news = asyncio.ensure_future(feed.get())
+            self._news = self._watch(feed.get())
         elif feed is None and self._news is not None:
             news, self._news = self._news, None
             if news.done() and not news.cancelled():

@@ -8,6 +8,8 @@ one read transaction, so a snapshot never mixes two commits.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -24,7 +26,7 @@ from pillarbox.store.api import (
 )
 from pillarbox.store.sqlite import rows
 from pillarbox.store.sqlite.accounts import get_mailbox_by_id
-from pillarbox.store.sqlite.messages import _entries
+from pillarbox.store.sqlite.messages import _SELECT_ENTRIES
 from pillarbox.store.sqlite.schema import KEYWORDS_CONDITION, UNSEEN_CONDITION
 from pillarbox.store.sqlite.writer import Txn
 
@@ -111,7 +113,7 @@ def changes_since(conn: sqlite3.Connection, mailbox_id: MailboxId, since: ModSeq
             "WHERE mailbox_id = ? AND modseq > ?",
             (mailbox_id, since),
         )
-        changed = tuple(sorted((rows.entry(row) for row in cursor), key=lambda e: e.uid))
+        changed = tuple(sorted((_entry(row) for row in cursor), key=lambda e: e.uid))
         expunged = tuple(
             Uid(row[0])
             for row in c.execute(
@@ -124,10 +126,78 @@ def changes_since(conn: sqlite3.Connection, mailbox_id: MailboxId, since: ModSeq
     return in_snapshot(conn, read)
 
 
+_RANGE_ENTRIES: Final = (
+    f"{rows.SELECT_ENTRY} WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid"
+)
+# A UID set spanning at most this many times its size is read with one range scan.
+RANGE_SCAN_SLACK: Final = 2
+# Distinct flag texts and UTC offsets whose decoded forms are kept (a mailbox has few).
+DECODED_VALUES: Final = 4096
+
+
+@functools.lru_cache(maxsize=DECODED_VALUES)
+def _flags(text: str) -> frozenset[str]:
+    return rows.flags_set(text)
+
+
+@functools.lru_cache(maxsize=DECODED_VALUES)
+def _zone(offset: int) -> dt.timezone:
+    return dt.timezone(dt.timedelta(seconds=offset))
+
+
+# Entries decoded from rows, by row: an unchanged row (most of a FETCH of the newest 50,
+# asked again at every SELECT) is not decoded again. Entries are immutable values, so one
+# may serve every reader thread; the table is emptied when full (no LRU bookkeeping).
+DECODED_ENTRIES: Final = 16384
+_decoded: dict[rows.Row, MailboxEntry] = {}
+
+
+def _entry(row: rows.Row) -> MailboxEntry:
+    """`rows.entry`, reusing what earlier rows decoded to (FETCH of many, every SELECT)."""
+    found = _decoded.get(row)
+    if found is None:
+        if len(_decoded) >= DECODED_ENTRIES:
+            _decoded.clear()
+        found = _decoded[row] = _decode(row)
+    return found
+
+
+def _decode(row: rows.Row) -> MailboxEntry:
+    return MailboxEntry(
+        mailbox_id=MailboxId(row[0]),
+        uid=Uid(row[1]),
+        message_id=MessageId(row[2]),
+        modseq=ModSeq(row[3]),
+        flags=_flags(row[4]),
+        internaldate=dt.datetime.fromtimestamp(row[5], _zone(row[6])),
+        size=row[7],
+    )
+
+
 def get_entries(
     conn: sqlite3.Connection, mailbox_id: MailboxId, uids: Sequence[Uid]
 ) -> list[MailboxEntry]:
-    return _entries(conn, mailbox_id, uids)
+    """The entries of `uids` that still exist, in UID order."""
+    if not uids:
+        return []
+    first, last = min(uids), max(uids)
+    span = last - first + 1
+    if span == len(uids) == len(set(uids)):  # every UID of a run: a range scan
+        cursor = conn.execute(_RANGE_ENTRIES, (mailbox_id, first, last))
+        return [_entry(row) for row in cursor]
+    if span <= RANGE_SCAN_SLACK * len(uids):
+        # A run with a few gaps (the newest 50 after some expunges): one range scan,
+        # skipping the rows not asked for, costs less than a lookup per UID.
+        wanted = set(uids)
+        cursor = conn.execute(_RANGE_ENTRIES, (mailbox_id, first, last))
+        return [_entry(row) for row in cursor if row[1] in wanted]
+    return [_entry(row) for row in _entry_rows(conn, mailbox_id, uids)]
+
+
+def _entry_rows(
+    conn: sqlite3.Connection, mailbox_id: MailboxId, uids: Sequence[Uid]
+) -> list[rows.Row]:
+    return conn.execute(_SELECT_ENTRIES, (mailbox_id, json.dumps(uids))).fetchall()
 
 
 def claim_recent(txn: Txn, mailbox_id: MailboxId, up_to: Uid) -> Uid:
