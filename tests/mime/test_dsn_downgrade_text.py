@@ -87,6 +87,16 @@ def test_downgrade_keeps_decoded_content_and_is_7bit() -> None:
     assert [p.encoding for p in walk(after)[1:]] == ["quoted-printable", "base64"]
 
 
+def test_downgrade_keeps_a_final_line_break_of_text() -> None:
+    msg = (
+        b"Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        b"caf\xc3\xa9\r\n\r\n--zz--\r\n"
+    )
+    out = downgrade(msg)
+    assert binary(out, parse(out), (1,)) == binary(msg, parse(msg), (1,)) == b"caf\xc3\xa9\r\n"
+
+
 def test_search_text_decodes_headers_and_text_parts_only() -> None:
     tree = parse(ORIGINAL)
     assert body_text(ORIGINAL, tree) == "Schöne Grüße"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pillarbox.mime import address, headers, parts, scan
-from pillarbox.mime.headers import TEXT_PLAIN, parse_content_type, parse_disposition
+from pillarbox.mime import address, headers, imapview, parts, scan
+from pillarbox.mime.headers import TEXT_PLAIN, ContentType, parse_content_type, parse_disposition
 from pillarbox.mime.imapview import address_list
 from pillarbox.mime.parts import Part, parse
 
@@ -148,3 +149,75 @@ def test_prefix_boundaries_of_different_lengths_nest() -> None:
     assert msg[inner.body_start : inner.body_end] == b"inner"
     second = tree.children[1]
     assert msg[second.body_start : second.body_end] == b"second"
+
+
+def _general_string_for_humans(value: bytes) -> bytes:
+    """string_for_humans without its fast path (white-space runs made one space, trimmed)."""
+    clean = re.sub(rb"[ \t\r\n]+", b" ", value.replace(b"\x00", b"\x80")).strip(b" ")
+    plain = re.search(rb"[\r\n\x80-\xff\x00]", value) is None
+    if clean == value and plain and b'"' not in value and b"\\" not in value:
+        return b'"' + value + b'"'
+    return b'""' if not clean else imapview.literal(clean)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(ADDRESSES)
+@example(b'"" <a@b.example>, <c@d.example> ,"x . y" <e@f>,')
+def test_plain_address_lists_match_the_simple_parser(raw: bytes) -> None:
+    plain = imapview._plain_address_list(raw)
+    if plain is not None:
+        simple = address.simple_mailboxes(raw)
+        assert simple is not None
+        assert plain == b"(" + b"".join(imapview._simple_address(*item) for item in simple) + b")"
+    assert imapview.string_for_humans(raw) == _general_string_for_humans(raw)
+
+
+def test_common_address_lists_take_the_plain_path() -> None:
+    raw = b'Alice Example <alice@example.org>, "Bob B." <bob@example.net>,\r\n carol@example.com'
+    assert imapview._plain_address_list(raw) == address_list(raw)
+    assert imapview._plain_address_list(b"Jo  Doe <j@x>") is None  # two spaces: general path
+
+
+def test_content_type_cache_keeps_leaf_values_only() -> None:
+    headers.clear_caches()
+    leaf = parse_content_type(b"text/plain; charset=utf-8")
+    assert leaf == ContentType("text", "plain", (("charset", "utf-8"),), ("text", "plain"))
+    assert parse_content_type(b"text/plain; charset=utf-8") is leaf
+    # A boundary is unique to its message: caching it would only push common values out.
+    multipart = parse_content_type(b"multipart/mixed; boundary=x")
+    assert parse_content_type(b"multipart/mixed; boundary=x") is not multipart
+    for i in range(headers.CONTENT_TYPE_CACHE_ENTRIES + 10):
+        assert parse_content_type(b"text/x-%d" % i).subtype == f"x-{i}"
+    assert len(headers._content_types) <= headers.CONTENT_TYPE_CACHE_ENTRIES
+
+
+def test_split_fields_bounds() -> None:
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(headers.MAX_HEADER_FIELDS + 5)) + b"\r\n"
+    fields = headers.split_fields(many, 0, len(many))
+    assert len(fields) == headers.MAX_HEADER_FIELDS
+    assert [f.name for f in fields[:2]] == [b"x-0", b"x-1"]
+    # A field that starts inside the byte window is kept whole, folded lines included.
+    long = b"A: " + b"x" * (headers.MAX_HEADER_BYTES - 8) + b"\r\n more\r\nB: y\r\n\r\n"
+    first, *rest = headers.split_fields(long, 0, len(long))
+    assert first.value.endswith(b"\r\n more")
+    assert first.end == long.index(b"B: y")
+    assert rest == []  # B starts past the window
+
+
+def test_fast_builders_have_the_dataclass_layouts() -> None:
+    # Each builder class must have exactly the slots of the frozen dataclass it turns into.
+    pairs = [
+        (parts._PartSlots, Part),
+        (parts._EnvelopeSlots, parts.EnvelopeFields),
+        (headers._ContentTypeSlots, ContentType),
+        (headers._HeaderFieldSlots, headers.HeaderField),
+    ]
+    for builder, cls in pairs:
+        assert sorted(builder.__slots__) == sorted(field.name for field in fields(cls))
+    built = parse_content_type(b"Text/Plain; charset=utf-8")
+    assert type(built) is ContentType
+    assert hash(built) == hash(
+        ContentType("text", "plain", (("charset", "utf-8"),), ("Text", "Plain"))
+    )
+    field = headers.split_fields(b"Subject: hi\r\n\r\n", 0, 15)[0]
+    assert field == headers.HeaderField(b"subject", b" hi", 0, 13)

@@ -106,11 +106,13 @@ def _leaf_edits(body: bytes, part: Part) -> list[Edit]:
     if decoded is None:  # unknown encoding with 8-bit octets: ship it as opaque base64
         decoded = data
     if part.content_type.maintype == "text":
+        # Quoted-printable keeps the line breaks of the text, a final one included (the CRLF
+        # before the next delimiter is not part of the body, RFC 2046 §5.1.1).
         encoded, cte = encode_qp(decoded), b"quoted-printable"
     else:
         encoded, cte = encode_base64(decoded), b"base64"
-    if encoded.endswith(b"\r\n"):
-        encoded = encoded[:-2]  # the CRLF before the next delimiter is not part of the body
+        if encoded.endswith(b"\r\n"):
+            encoded = encoded[:-2]  # base64 lines end CRLF; the last one need not
     header = rewrite_header(body[part.header_start : part.body_start], cte)
     return [(part.header_start, part.body_start, header), (part.body_start, part.body_end, encoded)]
 

@@ -12,7 +12,7 @@ import codecs
 import re
 import urllib.parse
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 # Bounds on what one header section may cost us; past them the rest is not parsed into fields
 # (the bytes stay in place and are still served by BODY[HEADER]).
@@ -39,6 +39,25 @@ class HeaderField:
 _FIELD_RE: Final = re.compile(rb"[^\n]*(?:\n[ \t][^\n]*)*(?:\n|\Z)")
 
 
+class _HeaderFieldSlots:
+    """HeaderField's memory layout with plain attribute assignment (see parts._PartSlots)."""
+
+    __slots__ = ("end", "name", "start", "value")
+
+    def __init__(self, name: bytes, value: bytes, start: int, end: int) -> None:
+        self.name = name
+        self.value = value
+        self.start = start
+        self.end = end
+
+
+def _new_field(name: bytes, value: bytes, start: int, end: int) -> HeaderField:
+    """``HeaderField(...)`` without a frozen dataclass's ``object.__setattr__`` per field."""
+    built = _HeaderFieldSlots(name, value, start, end)
+    built.__class__ = HeaderField  # type: ignore[assignment]
+    return cast(HeaderField, built)
+
+
 def split_fields(buf: bytes, start: int, end: int) -> list[HeaderField]:
     """Split the header section ``buf[start:end]`` into fields (RFC 5322 §2.2).
 
@@ -48,21 +67,25 @@ def split_fields(buf: bytes, start: int, end: int) -> list[HeaderField]:
     fields: list[HeaderField] = []
     limit = min(end, start + MAX_HEADER_BYTES)
     pos = start
-    while pos < limit and len(fields) < MAX_HEADER_FIELDS:
-        match = _FIELD_RE.match(buf, pos, end)
-        if match is None or match.end() == pos:
+    # One findall gives the fields one after another (the pattern matches at every line start).
+    for found in _FIELD_RE.findall(buf, start, limit):
+        if pos >= limit or len(fields) >= MAX_HEADER_FIELDS:
             break
-        line = match.group()
-        if line in (b"\r\n", b"\n"):
+        line = found
+        if pos + len(line) == limit < end:  # cut by the window: the field may go on past it
+            match = _FIELD_RE.match(buf, pos, end)
+            line = b"" if match is None else match.group()
+        if not line or line in {b"\r\n", b"\n"}:
             break
+        after = pos + len(line)
         colon = line.find(b":")
         stripped = line.rstrip(b"\r\n")
         if colon < 0:
-            fields.append(HeaderField(b"", stripped, pos, match.end()))
+            fields.append(_new_field(b"", stripped, pos, after))
         else:
             name = line[:colon].rstrip(b" \t").lower()
-            fields.append(HeaderField(name, stripped[colon + 1 :], pos, match.end()))
-        pos = match.end()
+            fields.append(_new_field(name, stripped[colon + 1 :], pos, after))
+        pos = after
     return fields
 
 
@@ -244,6 +267,21 @@ _SIMPLE_REST: Final = rb"[^(\\\r\n]*+"
 _SIMPLE_REST_RE: Final = re.compile(_SIMPLE_REST)
 
 
+# The same shape as _PARAM_RE on decoded text, with one group for the value: a quote eaten by
+# ``"?+`` selects the quoted form (the look-behind sees it), else the plain form without its
+# trailing white space, so ``findall`` gives the (name, value) pairs themselves.
+_PARAM_TEXT_RE: Final = re.compile(
+    r";[ \t]*+(" + _TOKEN.decode("ascii") + r'++)[ \t]*+=[ \t]*+"?+'
+    r'((?<=")[^"]*+|(?<!")(?:[^; \t]++|[ \t]++(?=[^; \t]))*+)'
+)
+
+
+def _parse_params_text(value: str) -> Params:
+    """_parse_params_simple of the UTF-8 text of ``value``."""
+    params = tuple(_PARAM_TEXT_RE.findall(value))
+    return merge_continuations(params) if "*" in value else params
+
+
 def _parse_params_simple(value: bytes) -> Params:
     """Parameters of ``value`` (the text after the type), which matches _SIMPLE_REST."""
     params = []
@@ -355,6 +393,19 @@ class ContentType:
     written: tuple[str, str] = ("text", "plain")
 
 
+class _ContentTypeSlots:
+    """ContentType's memory layout with plain attribute assignment (see parts._PartSlots):
+    _parse_content_type fills one and gives it the class ContentType."""
+
+    __slots__ = ("maintype", "params", "subtype", "written")
+
+    def __init__(self, maintype: str, subtype: str, params: Params, written: tuple[str, str]):
+        self.maintype = maintype
+        self.subtype = subtype
+        self.params = params
+        self.written = written
+
+
 # RFC 2045 §5.2: the default for a missing or unparsable Content-Type.
 TEXT_PLAIN: Final = ContentType("text", "plain", ())
 # RFC 2046 §5.1.5: in multipart/digest the default is message/rfc822.
@@ -368,10 +419,63 @@ _SIMPLE_TYPE_RE: Final = re.compile(
 )
 
 
+_SIMPLE_TYPE_TEXT_RE: Final = re.compile(_SIMPLE_TYPE_RE.pattern.decode("ascii"))
+
+
+def _decoded(value: bytes) -> str | None:
+    """``value`` as UTF-8 text, or None. Split at ASCII delimiters, valid UTF-8 gives valid
+    UTF-8 pieces, so parsing the text gives what decoding each token (``to_text``) gives."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+# Parsed Content-Type values by their bytes. A few values ("text/plain; charset=utf-8") make
+# up most leaf parts; a multipart's value carries a boundary unique to its message, so it is
+# not kept. Our own bounds on the cache: entries (emptied when full) and bytes per value.
+CONTENT_TYPE_CACHE_ENTRIES: Final = 512
+CONTENT_TYPE_CACHE_VALUE_BYTES: Final = 256
+_content_types: dict[bytes, ContentType] = {}
+
+
+def clear_caches() -> None:
+    """Forget cached parse results (benchmarks use it to measure parsing from scratch)."""
+    _content_types.clear()
+
+
 def parse_content_type(value: bytes | None, default: ContentType = TEXT_PLAIN) -> ContentType:
     """Parse a Content-Type value; RFC 2045 §5.2 defaults when it is absent or broken."""
     if value is None:
         return default
+    known = _content_types.get(value)
+    if known is not None:
+        return known
+    parsed = _parse_content_type(value)
+    if parsed.maintype != "multipart" and len(value) <= CONTENT_TYPE_CACHE_VALUE_BYTES:
+        if len(_content_types) >= CONTENT_TYPE_CACHE_ENTRIES:
+            _content_types.clear()
+        _content_types[value] = parsed
+    return parsed
+
+
+def _parse_content_type(value: bytes) -> ContentType:
+    try:
+        # Split at ASCII delimiters, valid UTF-8 gives valid UTF-8 pieces, so parsing the text
+        # gives what decoding each token (``to_text``) gives.
+        simple_text = _SIMPLE_TYPE_TEXT_RE.fullmatch(value.decode("utf-8"))
+    except UnicodeDecodeError:
+        simple_text = None
+    if simple_text is not None:
+        main, sub, rest = simple_text.groups()
+        params: Params = ()
+        if rest:
+            params = tuple(_PARAM_TEXT_RE.findall(rest))
+            if "*" in rest:
+                params = merge_continuations(params)
+        built = _ContentTypeSlots(main.lower(), sub.lower(), params, (main, sub))
+        built.__class__ = ContentType  # type: ignore[assignment]
+        return cast(ContentType, built)
     simple = _SIMPLE_TYPE_RE.fullmatch(value)
     if simple is not None:
         maintype, subtype, rest = simple.groups()
@@ -407,9 +511,18 @@ class Disposition:
 _SIMPLE_DISPOSITION_RE: Final = re.compile(rb"[ \t]*+(" + _TOKEN + rb"++)(" + _SIMPLE_REST + rb")")
 
 
+_SIMPLE_DISPOSITION_TEXT_RE: Final = re.compile(_SIMPLE_DISPOSITION_RE.pattern.decode("ascii"))
+
+
 def parse_disposition(value: bytes | None) -> Disposition | None:
     if value is None:
         return None
+    text = _decoded(value)
+    if text is not None:
+        simple_text = _SIMPLE_DISPOSITION_TEXT_RE.fullmatch(text)
+        if simple_text is not None:
+            kind_text, rest_text = simple_text.groups()
+            return Disposition(kind_text, _parse_params_text(rest_text) if rest_text else ())
     simple = _SIMPLE_DISPOSITION_RE.fullmatch(value)
     if simple is not None:
         kind, rest = simple.groups()

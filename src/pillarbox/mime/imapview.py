@@ -13,6 +13,7 @@ import re
 from typing import Final
 
 from pillarbox.mime.address import (
+    MAX_ADDRESSES,
     MISSING_DOMAIN,
     MISSING_MAILBOX,
     Address,
@@ -78,16 +79,31 @@ def nstring_nolf(value: bytes | None) -> bytes:
     """An nstring with CR and LF removed: RFC 5322 §2.2.3 unfolding of a raw field value."""
     if value is None:
         return NIL
+    if len(value.translate(None, _NOT_PLAIN)) == len(value):  # no CR/LF, nothing to quote
+        return b'"' + value + b'"'
     return astring(_CRLF_RE.sub(b"", value))
 
 
-_HUMAN_WS_RE: Final = re.compile(rb"[ \t\r\n]+")
+# Tab, CR and LF are shown as a space (then runs of spaces as one); NUL as 0x80, which makes
+# the value a literal.
+_HUMAN_SPACES: Final = bytes.maketrans(b"\t\r\n\x00", b"   \x80")
+# Printable US-ASCII words without a quote or backslash, one space apart: text that
+# string_for_humans writes unchanged as a quoted string.
+_PLAIN_CHAR: Final = rb"[!#-\[\]-~]"
+_HUMAN_PLAIN: Final = _PLAIN_CHAR + rb"++(?: " + _PLAIN_CHAR + rb"++)*+"
+_HUMAN_PLAIN_RE: Final = re.compile(_HUMAN_PLAIN)
 
 
 def string_for_humans(value: bytes) -> bytes:
     """A string with white-space runs made one space and the ends trimmed."""
-    clean = _HUMAN_WS_RE.sub(b" ", value.replace(b"\x00", b"\x80")).strip(b" ")
-    plain = not _NEEDS_LITERAL_RE.search(value) and b'"' not in value and b"\\" not in value
+    if _HUMAN_PLAIN_RE.fullmatch(value) is not None:
+        return b'"' + value + b'"'
+    # Byte translations, not regexes: a hostile field can be long (RFC 5322 sets no limit).
+    clean = value.translate(_HUMAN_SPACES)
+    while clean.find(b"  ") >= 0:
+        clean = clean.replace(b"  ", b" ")
+    clean = clean.strip(b" ")
+    plain = len(value.translate(None, _NOT_PLAIN)) == len(value)
     if clean == value and plain:
         return b'"' + value + b'"'
     if not clean:
@@ -111,10 +127,74 @@ def _simple_address(name: bytes | None, mailbox: bytes, host: bytes) -> bytes:
     return b"(%s NIL %s %s)" % (display, astring(mailbox), astring(host))
 
 
+# The plainest address lists, a subset of what address.simple_mailboxes takes: every local
+# part, domain and display name is printable US-ASCII that needs no quoting, names are words
+# one space apart (or a quoted string of such words without " . "). For these the ENVELOPE
+# addresses are the pieces themselves in quotes, so one findall gives them all.
+_ADDR_CHAR: Final = rb"[!#-'*+\--9=?A-Z^-~]"  # RFC 5322 atext and ".", printable US-ASCII
+_NAME_CHAR: Final = rb"[!#-'*+\-/-9=?A-Z^-~]"  # the same without "."
+_FWS: Final = rb"[ \t\r\n]*+"
+_ADDR_SPEC: Final = rb"(" + _ADDR_CHAR + rb"++)@(" + _ADDR_CHAR + rb"++)"
+_PLAIN_ITEM: Final = (
+    _FWS
+    + rb"(?:"
+    + _ADDR_SPEC
+    + rb"|(?:("
+    + _NAME_CHAR
+    + rb"++(?: "
+    + _NAME_CHAR
+    + rb'++)*+)|("(?:'
+    + _PLAIN_CHAR
+    + rb"++(?: (?!\. )"
+    + _PLAIN_CHAR
+    + rb'++)*+)?+"))?'
+    + _FWS
+    + rb"<"
+    + _ADDR_SPEC
+    + rb">)"
+)
+_PLAIN_ITEM_RE: Final = re.compile(_PLAIN_ITEM)
+_PLAIN_ONE_RE: Final = re.compile(_PLAIN_ITEM + _FWS + rb",?")
+_PLAIN_LIST_RE: Final = re.compile(_PLAIN_ITEM + _FWS + rb"(?:," + _PLAIN_ITEM + _FWS + rb")*+,?")
+
+
+_FEW_ADDRESSES_BYTES: Final = 4 * MAX_ADDRESSES
+
+
+def _plain_address(
+    local: bytes | None,
+    host: bytes | None,
+    words: bytes | None,
+    quoted: bytes | None,
+    angle_local: bytes | None,
+    angle_host: bytes | None,
+) -> bytes:
+    """One ENVELOPE address from the groups of _PLAIN_ITEM (unmatched ones None or empty)."""
+    if local:
+        return b'(NIL NIL "%s" "%s")' % (local, host)
+    name = quoted or (b'"' + words + b'"' if words else NIL)
+    return b'(%s NIL "%s" "%s")' % (name, angle_local, angle_host)
+
+
+def _plain_address_list(raw: bytes) -> bytes | None:
+    """address_list of ``raw`` when it is a plain list (see _PLAIN_ITEM), else None."""
+    one = _PLAIN_ONE_RE.fullmatch(raw)  # most lists hold one address
+    if one is not None:
+        return b"(" + _plain_address(*one.groups()) + b")"
+    if _PLAIN_LIST_RE.fullmatch(raw) is None:
+        return None
+    return b"(" + b"".join([_plain_address(*item) for item in _PLAIN_ITEM_RE.findall(raw)]) + b")"
+
+
 def address_list(raw: bytes | None) -> bytes:
     """An ENVELOPE address list; groups use the RFC 3501 §7.4.2 start/end markers."""
     if raw is None:
         return NIL
+    # Each plain item holds one "@" and at least 4 bytes: short lists are within MAX_ADDRESSES.
+    few = len(raw) < _FEW_ADDRESSES_BYTES or raw.count(b"@") <= MAX_ADDRESSES
+    plain = _plain_address_list(raw) if few else None
+    if plain is not None:
+        return plain
     simple = simple_mailboxes(raw)
     if simple is not None:
         return b"(" + b"".join(_simple_address(*item) for item in simple) + b")"
@@ -134,21 +214,22 @@ def envelope(fields: EnvelopeFields) -> bytes:
 
     Sender and Reply-To default to From when absent (RFC 3501 §7.4.2).
     """
-    from_ = address_list(fields.from_)
+    from_ = NIL if fields.from_ is None else address_list(fields.from_)
     sender = address_list(fields.sender) if fields.sender else NIL
     reply_to = address_list(fields.reply_to) if fields.reply_to else NIL
     subject = NIL if fields.subject is None else string_for_humans(fields.subject)
+    # Absent fields are NIL without a call (most messages have no Cc, Bcc or In-Reply-To).
     items = (
-        nstring_nolf(fields.date),
+        NIL if fields.date is None else nstring_nolf(fields.date),
         subject,
         from_,
         from_ if sender == NIL else sender,
         from_ if reply_to == NIL else reply_to,
-        address_list(fields.to),
-        address_list(fields.cc),
-        address_list(fields.bcc),
-        nstring_nolf(fields.in_reply_to),
-        nstring_nolf(fields.message_id),
+        NIL if fields.to is None else address_list(fields.to),
+        NIL if fields.cc is None else address_list(fields.cc),
+        NIL if fields.bcc is None else address_list(fields.bcc),
+        NIL if fields.in_reply_to is None else nstring_nolf(fields.in_reply_to),
+        NIL if fields.message_id is None else nstring_nolf(fields.message_id),
     )
     return b"(" + b" ".join(items) + b")"
 
@@ -196,11 +277,13 @@ _NIL_PARAMS_WITH_CHARSET: Final = b"(" + DEFAULT_CHARSET + b")"
 def _params(params: Params, default_charset: bool) -> bytes:
     if not params:
         return _NIL_PARAMS_WITH_CHARSET if default_charset else NIL
+    known = _QUOTED_WORDS.get
     items = []
     has_charset = False
     for name, value in params:
-        items.append(_quote(name) + b" " + _quote(value))
-        has_charset = has_charset or name.lower() == "charset"
+        items.append((known(name) or _quote(name)) + b" " + (known(value) or _quote(value)))
+        if name == "charset" or name.lower() == "charset":
+            has_charset = True
     if default_charset and not has_charset:
         items.append(DEFAULT_CHARSET)
     return b"(" + b" ".join(items) + b")"
@@ -239,17 +322,29 @@ def _encapsulated(part: Part, extended: bool, rev2: bool) -> bytes:
 def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
     ctype = part.content_type
     is_text = ctype.maintype == "text"
+    main, sub = ctype.written
+    known = _QUOTED_WORDS.get
+    encoding = part.encoding
     head = b"(%s %s %s %s %s %s %d" % (
-        _quote(ctype.written[0]),
-        _quote(ctype.written[1]),
+        known(main) or _quote(main),
+        known(sub) or _quote(sub),
         _params(ctype.params, is_text),
         NIL if part.content_id is None else nstring_nolf(part.content_id),
         NIL if part.description is None else nstring_nolf(part.description),
-        _quote(part.encoding) if part.encoding else b'"7bit"',
+        (known(encoding) or _quote(encoding)) if encoding else b'"7bit"',
         part.body_end - part.body_start,
     )
     if is_text:
-        tail = b" %d" % part.lines  # RFC 3501 §7.4.2: size in text lines
+        # RFC 3501 §7.4.2: size in text lines
+        if (  # nothing for the extension fields: md5, disposition, language, location
+            extended
+            and part.md5 is None
+            and part.disposition is None
+            and not part.language
+            and part.location is None
+        ):
+            return b"%s %d NIL NIL NIL NIL)" % (head, part.lines)
+        tail = b" %d" % part.lines
     elif ctype.maintype == "message" and (
         ctype.subtype in (MESSAGE_TYPES_REV2 if rev2 else MESSAGE_TYPES_REV1)
     ):

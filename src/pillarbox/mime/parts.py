@@ -212,10 +212,12 @@ def _new_part(
 
 def _header_end(buf: bytes, start: int, end: int) -> int:
     """Offset just past the blank line that ends the header at ``start`` (or ``end``)."""
-    if buf.startswith(b"\r\n", start) and start + 2 <= end:
-        return start + 2
-    if buf.startswith(b"\n", start) and start < end:
-        return start + 1
+    if start < end:  # an empty header: the blank line comes first
+        first = buf[start]
+        if first == 0x0A:
+            return start + 1
+        if first == 0x0D and start + 2 <= end and buf[start + 1] == 0x0A:
+            return start + 2
     # The first "\n\r\n" or "\n\n" (two finds cost less than one regex search).
     crlf = buf.find(b"\n\r\n", start, end)
     lf = buf.find(b"\n\n", start, end if crlf < 0 else crlf + 1)
@@ -233,8 +235,44 @@ def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:
     return EnvelopeFields(*values)
 
 
+class _EnvelopeSlots:
+    """EnvelopeFields' memory layout with plain attribute assignment (see _PartSlots)."""
+
+    __slots__ = (
+        "bcc",
+        "cc",
+        "date",
+        "from_",
+        "in_reply_to",
+        "message_id",
+        "reply_to",
+        "sender",
+        "subject",
+        "to",
+    )
+
+    def __init__(self, values: dict[bytes, bytes]) -> None:
+        get = values.get
+        self.date = get(b"date")
+        self.subject = get(b"subject")
+        self.from_ = get(b"from")
+        self.sender = get(b"sender")
+        self.reply_to = get(b"reply-to")
+        self.to = get(b"to")
+        self.cc = get(b"cc")
+        self.bcc = get(b"bcc")
+        self.in_reply_to = get(b"in-reply-to")
+        self.message_id = get(b"message-id")
+
+
+assert sorted(_EnvelopeSlots.__slots__) == sorted(field.name for field in fields(EnvelopeFields))
+
+
 def _envelope(values: dict[bytes, bytes]) -> EnvelopeFields:
-    return EnvelopeFields(*map(values.get, _ENVELOPE_NAMES))
+    """``EnvelopeFields(*map(values.get, _ENVELOPE_NAMES))``, built through _EnvelopeSlots."""
+    built = _EnvelopeSlots(values)
+    built.__class__ = EnvelopeFields  # type: ignore[assignment]
+    return cast(EnvelopeFields, built)
 
 
 class _Stop(NamedTuple):
@@ -247,6 +285,7 @@ class _Stop(NamedTuple):
 
 
 # tuple.__new__ skips the keyword-taking __new__ that NamedTuple generates in Python.
+_new_stop: Final = tuple.__new__
 _make_stop: Final = functools.partial(tuple.__new__, _Stop)
 
 
@@ -258,15 +297,37 @@ class _Bounds(NamedTuple):
     bounds: tuple[bytes, ...]
     positions: dict[bytes, int]  # boundary -> innermost position in ``bounds``
     lengths: tuple[int, ...]  # the distinct boundary lengths, longest first
+    # When only one boundary value is active: "\n--" + boundary, found with one bytes.find.
+    delimiter: bytes | None
+    innermost: int  # its position in ``bounds`` then
 
 
-_NO_BOUNDS: Final = _Bounds((), {}, ())
+_NO_BOUNDS: Final = _Bounds((), {}, (), None, 0)
+_make_bounds: Final = functools.partial(tuple.__new__, _Bounds)
 
 
 def _with_boundary(outer: _Bounds, boundary: bytes) -> _Bounds:
+    if not outer.bounds:  # the outermost multipart
+        return _make_bounds(((boundary,), {boundary: 0}, (len(boundary),), b"\n--" + boundary, 0))
     bounds = (*outer.bounds, boundary)
-    positions = {value: i for i, value in enumerate(bounds)}  # later (inner) entries win
-    return _Bounds(bounds, positions, tuple(sorted({len(value) for value in bounds}, reverse=True)))
+    positions = outer.positions.copy()
+    positions[boundary] = len(outer.bounds)  # the inner entry wins
+    lengths = outer.lengths
+    if len(boundary) not in lengths:
+        lengths = tuple(sorted((*lengths, len(boundary)), reverse=True))
+    delimiter = b"\n--" + boundary if len(positions) == 1 else None
+    return _make_bounds((bounds, positions, lengths, delimiter, len(outer.bounds)))
+
+
+# Common Content-Transfer-Encoding values as parse_token_value gives them (RFC 2045 §6.1).
+_COMMON_ENCODINGS: Final = {
+    word.encode("ascii"): word
+    for word in (
+        *("7bit", "8bit", "binary", "base64", "quoted-printable"),
+        *("7BIT", "8BIT", "BINARY", "BASE64", "QUOTED-PRINTABLE"),
+        *("Base64", "Binary", "Quoted-Printable", "Quoted-printable"),
+    )
+}
 
 
 class _TreeBuilder:
@@ -286,23 +347,46 @@ class _TreeBuilder:
         """The first delimiter line of any active boundary after ``pos`` (a line start or the
         LF before one). Candidates are found with ``bytes.find``: no regex is compiled per
         boundary, which would cost more than parsing a small message."""
+        buf = self.buf
+        delimiter = active.delimiter
+        if delimiter is not None:  # one boundary: the first line that starts with it
+            at = buf.find(delimiter, pos if pos > 0 else 0, end)
+            if at < 0:
+                return None
+            after = at + len(delimiter)
+            eol = buf.find(b"\n", after, end)
+            part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
+            return _new_stop(
+                _Stop,
+                (
+                    part_end if part_end > pos else pos + 1,
+                    active.innermost,
+                    buf.startswith(b"--", after, end),
+                    end if eol < 0 else eol + 1,
+                ),
+            )
         if not active.lengths:
             return None
-        buf = self.buf
         positions = active.positions
-        at = buf.find(b"\n--", max(pos, 0), end)
+        at = buf.find(b"\n--", pos if pos > 0 else 0, end)
         while at >= 0:
             for length in active.lengths:  # RFC 2046 §5.1.1: the boundary is a prefix of the line
                 after = at + 3 + length
                 found = positions.get(buf[at + 3 : after]) if after <= end else None
                 if found is not None:
-                    close = buf.startswith(b"--", after, end)
-                    eol = buf.find(b"\n", after, end)
-                    part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
-                    line_end = end if eol < 0 else eol + 1
-                    return _make_stop((max(part_end, pos + 1), found, close, line_end))
+                    return self._stop(at, after, found, pos, end)
             at = buf.find(b"\n--", at + 1, end)
         return None
+
+    def _stop(self, at: int, after: int, found: int, pos: int, end: int) -> _Stop:
+        """The delimiter line whose LF is at ``at`` and whose boundary ends at ``after``."""
+        buf = self.buf
+        close = buf.startswith(b"--", after, end)
+        eol = buf.find(b"\n", after, end)
+        part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
+        if part_end <= pos:
+            part_end = pos + 1
+        return _make_stop((part_end, found, close, end if eol < 0 else eol + 1))
 
     def header_end(self, start: int, end: int, active: _Bounds) -> tuple[int, _Stop | None]:
         """Where the header at ``start`` ends, and the delimiter that cut it short if any.
@@ -310,21 +394,23 @@ class _TreeBuilder:
         The blank line is looked for within :data:`MAX_HEADER_BYTES`; a header without one runs
         up to the next delimiter (a part with only a header and an empty body).
         """
-        window = min(end, start + MAX_HEADER_BYTES)
-        body_start = _header_end(self.buf, start, window)
+        window = min(start + MAX_HEADER_BYTES, end)
+        buf = self.buf
+        body_start = _header_end(buf, start, window)
         if body_start == window and window < end:
             stop = self.find_stop(start - 1, end, active)
             return (stop.part_end if stop else end), stop
-        stop = self.find_stop(start - 1, body_start, active)
-        if stop is not None:
-            return stop.part_end, stop
+        # Most headers hold no line that starts with "--": skip the search for them.
+        if active.lengths and buf.find(b"\n--", start - 1 if start else 0, body_start) >= 0:
+            stop = self.find_stop(start - 1, body_start, active)
+            if stop is not None:
+                return stop.part_end, stop
         return body_start, None
 
     def entity(
         self,
         start: int,
         end: int,
-        *,
         depth: int,
         default: ContentType,
         active: _Bounds,
@@ -336,40 +422,43 @@ class _TreeBuilder:
         body_start, stop = self.header_end(start, end, active)
         fields = wanted_fields(buf, start, body_start, root)
         get = fields.get
-        ctype = parse_content_type(get(b"content-type"), default)
-        encoding = parse_token_value(get(b"content-transfer-encoding"))
+        raw = get(b"content-type")
+        ctype = default if raw is None else parse_content_type(raw)
+        unread = len(fields) - (raw is not None)  # fields not looked at yet
+        raw = get(b"content-transfer-encoding")
+        encoding = None
+        if raw is not None:
+            unread -= 1
+            encoding = _COMMON_ENCODINGS.get(raw) or parse_token_value(raw)
         children: tuple[Part, ...] = ()
         message: Part | None = None
         nested = depth < MAX_DEPTH and self.parts < MAX_PARTS and stop is None
-        if nested and ctype.maintype == "multipart":
+        maintype = ctype.maintype
+        if nested and maintype == "multipart":
             children, body_end, stop = self.multipart(ctype, body_start, end, depth + 1, active)
-        elif nested and _is_encapsulated(ctype, encoding):
-            message, stop = self.entity(
-                body_start, end, depth=depth + 1, default=TEXT_PLAIN, active=active, root=True
-            )
+        elif nested and maintype == "message" and _is_encapsulated(ctype, encoding):
+            message, stop = self.entity(body_start, end, depth + 1, TEXT_PLAIN, active, True)
             body_end = stop.part_end if stop else end
         else:
             if stop is None:
                 stop = self.find_stop(body_start - 1, end, active)
             body_end = stop.part_end if stop else end
-        part = _new_part(
+        # Only Content-Type and Content-Transfer-Encoding is the common case: skip the lookups.
+        extras = _extras(fields) if unread else _NO_EXTRAS
+        part = _PartSlots(  # what _new_part does, without the extra call
             start,
             body_start,
             body_end,
             ctype,
             encoding,
-            get(b"content-id"),
-            get(b"content-description"),
-            get(b"content-md5"),
-            parse_disposition(get(b"content-disposition")),
-            parse_language(get(b"content-language")),
-            get(b"content-location"),
+            *extras,
             buf.count(b"\n", body_start, body_end),
             children,
             message,
             _envelope(fields) if root else None,
         )
-        return part, stop
+        part.__class__ = Part  # type: ignore[assignment]
+        return cast(Part, part), stop
 
     def multipart(
         self, ctype: ContentType, start: int, end: int, depth: int, outer: _Bounds
@@ -392,13 +481,37 @@ class _TreeBuilder:
             if self.parts >= MAX_PARTS:
                 stop = self.find_stop(stop.line_end - 1, end, outer)
                 break
-            child, stop = self.entity(
-                stop.line_end, end, depth=depth, default=default, active=active, root=False
-            )
+            child, stop = self.entity(stop.line_end, end, depth, default, active, False)
             children.append(child)
         if stop is not None and stop.bound == own:  # close-delimiter: the epilogue follows
             stop = self.find_stop(stop.line_end - 1, end, outer)
         return tuple(children), stop.part_end if stop else end, stop
+
+
+_Extras = tuple[
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    Disposition | None,
+    tuple[str, ...] | None,
+    bytes | None,
+]
+_NO_EXTRAS: Final[_Extras] = (None, None, None, None, None, None)
+
+
+def _extras(fields: dict[bytes, bytes]) -> _Extras:
+    """Content-ID, -Description, -MD5, -Disposition, -Language, -Location of a part."""
+    get = fields.get
+    dsp = get(b"content-disposition")
+    language = get(b"content-language")
+    return (
+        get(b"content-id"),
+        get(b"content-description"),
+        get(b"content-md5"),
+        None if dsp is None else parse_disposition(dsp),
+        None if language is None else parse_language(language),
+        get(b"content-location"),
+    )
 
 
 def _is_encapsulated(ctype: ContentType, encoding: str | None) -> bool:
@@ -417,9 +530,7 @@ def _boundary(ctype: ContentType) -> bytes | None:
 
 def parse(buf: bytes) -> Part:
     """Parse a whole message into its part tree. Never raises."""
-    part, _ = _TreeBuilder(buf).entity(
-        0, len(buf), depth=0, default=TEXT_PLAIN, active=_NO_BOUNDS, root=True
-    )
+    part, _ = _TreeBuilder(buf).entity(0, len(buf), 0, TEXT_PLAIN, _NO_BOUNDS, True)
     return part
 
 

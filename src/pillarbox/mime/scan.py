@@ -3,9 +3,8 @@
 A part's structure needs only its Content-* fields (RFC 2045 §3, RFC 2183, RFC 3282, RFC 2557,
 RFC 1864) and, for a message, the fields IMAP ENVELOPE reports (RFC 3501 §7.4.2). Instead of
 splitting every field, :func:`wanted_fields` looks for line starts that begin with one of those
-names in a lower-cased copy of the header (field names are case-insensitive, RFC 5322 §1.2.2)
-and slices the values out of the original bytes. For those names the result is what
-:func:`~pillarbox.mime.headers.split_fields` gives; a header beyond its bounds
+names (case-insensitively, RFC 5322 §1.2.2) in the stored bytes themselves. For those names the
+result is what :func:`~pillarbox.mime.headers.split_fields` gives; a header beyond its bounds
 (``MAX_HEADER_BYTES``, ``MAX_HEADER_FIELDS``) goes through it.
 """
 
@@ -26,11 +25,17 @@ _ENVELOPE: Final = rb"date|subject|from|sender|reply-to|to|cc|bcc|in-reply-to|me
 
 # A field starts right after a line feed with its name, optional WSP and the colon (RFC 5322
 # §2.2; WSP before the colon is the obsolete syntax of RFC 5322 §4.5); its value runs on over
-# every following line that starts with WSP (RFC 5322 §2.2.3 folding). Names are matched in a
-# lower-cased copy, which keeps "\ncontent-" a literal prefix the regex engine searches for fast.
-_VALUE: Final = rb"[ \t]*+:[ \t]*+([^\n]*+(?:\n[ \t][^\n]*+)*+)"
-_PART_FIELD_RE: Final = re.compile(rb"\n(" + _CONTENT + rb")" + _VALUE)
-_MESSAGE_FIELD_RE: Final = re.compile(rb"\n(" + _CONTENT + rb"|" + _ENVELOPE + rb")" + _VALUE)
+# every following line that starts with WSP (RFC 5322 §2.2.3 folding). Names are
+# case-insensitive (RFC 5322 §1.2.2): the patterns ignore ASCII case, so they run on the stored
+# bytes and ``findall`` hands back the fields without a match object for each. The value comes
+# in two groups: its first line, and the folded lines that follow, if any.
+_VALUE: Final = rb"[ \t]*+:[ \t]*+([^\n]*+)((?:\n[ \t][^\n]*+)*+)"
+# The look-ahead on the first letter turns most other lines away before the alternatives.
+_PART_FIELD_RE: Final = re.compile(rb"\n(?=[cC])(" + _CONTENT + rb")" + _VALUE, re.IGNORECASE)
+_MESSAGE_FIELD_RE: Final = re.compile(
+    rb"\n(?=[bcdfimrstBCDFIMRST])(" + _CONTENT + rb"|" + _ENVELOPE + rb")" + _VALUE,
+    re.IGNORECASE,
+)
 _CONTENT_PREFIX: Final = b"content-"
 # Fewer bytes than this cannot hold MAX_HEADER_FIELDS lines (each non-blank line is >= 2 bytes).
 _FEW_FIELDS_BYTES: Final = 2 * (MAX_HEADER_FIELDS - 1)
@@ -47,25 +52,26 @@ def wanted_fields(buf: bytes, start: int, end: int, message: bool) -> dict[bytes
         size > MAX_HEADER_BYTES or buf.count(b"\n", start, end) >= MAX_HEADER_FIELDS
     ):
         return _from_split_fields(buf, start, end)
-    # The names follow a line feed, so the copy starts with the LF before the header.
-    if start and buf[start - 1] == 0x0A:
-        low = buf[start - 1 : end].lower()
-    else:
-        low = (b"\n" + buf[start:end]).lower()
-    base = start - 1
-    found: dict[bytes, bytes] = {}
     pattern = _MESSAGE_FIELD_RE if message else _PART_FIELD_RE
-    for match in pattern.finditer(low):
-        name = match.group(1)
-        if name in found:
-            continue
-        value_start, value_end = match.span(2)
-        # The line end is not part of the value (nor stray CRs before it).
-        value = buf[base + value_start : base + value_end].rstrip(b"\r\n")
-        if b"\n" in value and name.startswith(_CONTENT_PREFIX):
-            value = unfold(value).lstrip(b" \t")
-        found[name] = value
-    return found
+    # The names follow a line feed: search from the one before the header, or from a copy
+    # that starts with one (a message's own header at offset 0).
+    if start and buf[start - 1] == 0x0A:
+        found = pattern.findall(buf, start - 1, end)
+    else:
+        found = pattern.findall(b"\n" + buf[start:end])
+    # Backwards, so the first field of each name is the one that stays.
+    return {
+        name.lower(): _folded(name, first + rest) if rest else first.rstrip(b"\r")
+        for name, first, rest in reversed(found)
+    }
+
+
+def _folded(name: bytes, raw: bytes) -> bytes:
+    """The value of a folded field: Content-* values are unfolded, ENVELOPE ones kept."""
+    value = raw.rstrip(b"\r\n")
+    if name.lower().startswith(_CONTENT_PREFIX):
+        return unfold(value).lstrip(b" \t")
+    return value
 
 
 def _from_split_fields(buf: bytes, start: int, end: int) -> dict[bytes, bytes]:
