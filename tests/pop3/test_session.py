@@ -75,9 +75,16 @@ class FakeStream:
         self.written.set()
 
     async def send_many(self, chunks: list[bytes]) -> None:
+        self.write(chunks)
+
+    def write(self, chunks: list[bytes]) -> bool:
         for chunk in chunks:
             self.output += chunk
         self.written.set()
+        return False  # never slow: nothing to drain
+
+    async def drain(self) -> None:
+        pass
 
     async def start_tls(self, context: object) -> None:
         self.tls, self.tls_version, self.tls_cipher = True, "TLSv1.3", "TEST"

@@ -57,14 +57,16 @@ async def drive(
 ) -> None:
     """Run one connection to its end; never raises for anything the peer does."""
     pending: list[bytes] = [engine.send(reply) for reply in await session.greet()]
+    send, handle, next_event = engine.send, session.handle, engine.next_event
     try:
         while not engine.closed:
-            event = engine.next_event()
+            event = next_event()
             if event is not need_data:
-                pending.extend(engine.send(reply) for reply in await session.handle(event))
+                for reply in await handle(event):
+                    pending.append(send(reply))
                 continue
-            if pending:
-                await _flush(stream, pending)
+            if pending and _write(stream, pending):
+                await stream.drain()  # back-pressure: the client reads slowly
             if engine.closed:
                 break
             if session.tls_requested and tls_context is not None:
@@ -74,11 +76,11 @@ async def drive(
             data = await _receive(stream, session, shutdown)
             if data is None:
                 reply = session.shutdown_reply() if shutdown.is_set() else session.timeout_reply()
-                await stream.send_all(engine.send(reply))
+                await stream.send_all(send(reply))
                 break
             engine.receive_data(data)
-        if pending:
-            await _flush(stream, pending)
+        if pending and _write(stream, pending):
+            await stream.drain()
     except (StreamClosed, ConnectionError, ssl.SSLError, TimeoutError):
         pass  # the peer went away or the TLS handshake failed: nothing to tell it
     finally:
@@ -86,14 +88,12 @@ async def drive(
         await session.close()
 
 
-async def _flush(stream: Stream, pending: list[bytes]) -> None:
-    """Write the pending replies in order with one call: a retrieved message is not
-    copied to join it with its neighbours, and costs no write of its own."""
-    if len(pending) == 1:
-        await stream.send_all(pending[0])
-    else:
-        await stream.send_many(pending)
+def _write(stream: Stream, pending: list[bytes]) -> bool:
+    """Write the pending replies in order with one call (a retrieved message is not
+    copied to join it with a large neighbour); True if the writer must drain first."""
+    must_drain = stream.write(pending)
     pending.clear()
+    return must_drain
 
 
 async def _receive(stream: Stream, session: Session, shutdown: asyncio.Event) -> bytes | None:

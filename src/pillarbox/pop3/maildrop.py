@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
 
 from pillarbox.pop3 import replies
@@ -29,61 +28,59 @@ class MaildropError(Exception):
         self.response = response
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One message of the session: its UIDL string and its size in octets (RFC 1939 §11:
-    counted with CRLF line ends, before byte-stuffing)."""
-
-    uid: str
-    size: int
-
-
 class Maildrop:
-    """Session view of a maildrop; numbers are 1-based indexes into `entries`."""
+    """Session view of a maildrop; numbers are 1-based indexes into the entries given."""
 
-    __slots__ = ("_deleted", "_entries", "_live_size")
+    __slots__ = ("_deleted", "_live_size", "_sizes", "_uids")
 
     def __init__(self, entries: Iterable[tuple[str, int]]) -> None:
-        self._entries: tuple[Entry, ...] = tuple(Entry(uid, size) for uid, size in entries)
-        for entry in self._entries:
-            if not _UID.fullmatch(entry.uid):
-                raise ValueError(f"invalid UIDL string {entry.uid!r}")
-            if entry.size < 0:
-                raise ValueError("message size must not be negative")
-        if len({entry.uid for entry in self._entries}) != len(self._entries):
+        """`entries`: (UIDL string, size in octets) of each message in number order; the
+        size is counted with CRLF line ends, before byte-stuffing (RFC 1939 §11)."""
+        pairs = tuple(entries)
+        self._uids: tuple[str, ...] = tuple(uid for uid, _ in pairs)
+        self._sizes: tuple[int, ...] = tuple(size for _, size in pairs)
+        if not all(map(_UID.fullmatch, self._uids)):
+            bad = next(uid for uid in self._uids if not _UID.fullmatch(uid))
+            raise ValueError(f"invalid UIDL string {bad!r}")
+        if self._sizes and min(self._sizes) < 0:
+            raise ValueError("message size must not be negative")
+        if len(set(self._uids)) != len(self._uids):
             raise ValueError("UIDL strings must be unique")  # RFC 1939 §7
         self._deleted: set[int] = set()
-        self._live_size = sum(entry.size for entry in self._entries)
+        self._live_size = sum(self._sizes)
 
     def __len__(self) -> int:
         """Messages at login, deleted ones included (the highest message number)."""
-        return len(self._entries)
+        return len(self._uids)
 
-    def _live(self, number: int) -> Entry:
-        # RFC 1939 §5: numbers out of range and messages marked deleted are refused alike.
-        if not 1 <= number <= len(self._entries) or number in self._deleted:
+    def _live(self, number: int) -> int:
+        """The index of message `number`, refusing numbers out of range and messages
+        marked deleted alike (RFC 1939 §5)."""
+        if not 1 <= number <= len(self._uids) or number in self._deleted:
             raise MaildropError(replies.NO_SUCH_MESSAGE)
-        return self._entries[number - 1]
+        return number - 1
 
     def stat(self) -> tuple[int, int]:
         """(count, octets) of the messages not marked deleted (RFC 1939 §5 STAT)."""
-        return len(self._entries) - len(self._deleted), self._live_size
+        return len(self._uids) - len(self._deleted), self._live_size
 
     def size(self, number: int) -> int:
         """Size of message `number` (LIST msg)."""
-        return self._live(number).size
+        return self._sizes[self._live(number)]
 
     def uid(self, number: int) -> str:
         """UIDL string of message `number` (UIDL msg)."""
-        return self._live(number).uid
+        return self._uids[self._live(number)]
 
     def sizes(self) -> list[tuple[int, int]]:
         """(number, size) of every message not marked deleted, in order (LIST)."""
-        return [(n, e.size) for n, e in enumerate(self._entries, 1) if n not in self._deleted]
+        deleted = self._deleted
+        return [(n, size) for n, size in enumerate(self._sizes, 1) if n not in deleted]
 
     def uids(self) -> list[tuple[int, str]]:
         """(number, uid) of every message not marked deleted, in order (UIDL)."""
-        return [(n, e.uid) for n, e in enumerate(self._entries, 1) if n not in self._deleted]
+        deleted = self._deleted
+        return [(n, uid) for n, uid in enumerate(self._uids, 1) if n not in deleted]
 
     def check(self, number: int) -> None:
         """Raise unless `number` names a message not marked deleted (RETR, TOP)."""
@@ -93,14 +90,14 @@ class Maildrop:
         """RFC 1939 §5 DELE: mark, refusing a message already marked."""
         if number in self._deleted:
             raise MaildropError(replies.already_deleted(number))
-        entry = self._live(number)
+        index = self._live(number)
         self._deleted.add(number)
-        self._live_size -= entry.size
+        self._live_size -= self._sizes[index]
 
     def reset(self) -> None:
         """RFC 1939 §5 RSET: unmark every message."""
         self._deleted.clear()
-        self._live_size = sum(entry.size for entry in self._entries)
+        self._live_size = sum(self._sizes)
 
     def deletions(self) -> list[int]:
         """Numbers marked deleted, ascending: what the UPDATE state removes (RFC 1939 §6)."""
@@ -108,4 +105,4 @@ class Maildrop:
 
     def deleted_uids(self) -> list[str]:
         """UIDL strings of the messages marked deleted, in number order."""
-        return [self._entries[n - 1].uid for n in self.deletions()]
+        return [self._uids[n - 1] for n in self.deletions()]

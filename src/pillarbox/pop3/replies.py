@@ -77,15 +77,18 @@ def _status_line(status: bytes, text: str, code: ResponseCode | None) -> bytes:
 
 
 def _multiline(lines: Iterable[str]) -> bytes:
-    out = []
-    for line in lines:
-        if "\r" in line or "\n" in line:
-            raise ValueError("multi-line response lines must not contain CR or LF")
-        data = line.encode("utf-8")
+    """The lines, byte-stuffed, and the terminating ".CRLF" (RFC 1939 §3). Built as one
+    string (a LIST or UIDL of a large maildrop has a line per message)."""
+    lines = tuple(lines)
+    if not lines:
+        return b"." + _CRLF
+    if any("\r" in line or "\n" in line for line in lines):
+        raise ValueError("multi-line response lines must not contain CR or LF")
+    text = "\r\n".join(lines)
+    if text.startswith(".") or "\r\n." in text:
         # RFC 1939 §3: a line starting with the termination octet is byte-stuffed.
-        out.append(b"." + data if data.startswith(b".") else data)
-    out.append(b".")
-    return _CRLF.join(out) + _CRLF
+        text = "\r\n".join("." + line if line.startswith(".") else line for line in lines)
+    return text.encode("utf-8") + b"\r\n.\r\n"
 
 
 def encode(response: Response) -> bytes:

@@ -359,13 +359,11 @@ class Pop3Session:
             return replies.uidl_listing(drop.uids())
         return replies.uidl_line(event.number, drop.uid(event.number))
 
-    async def _body(self, number: int, wire: bool = False) -> bytes | Err:
-        """Message `number` as stored, or with `wire` the whole RETR response."""
+    async def _body(self, number: int) -> bytes | Err:
+        """Message `number` as stored."""
         self._opened.drop.check(number)
         assert self._bodies is not None  # set with `opened`
         try:
-            if wire:
-                return await self._bodies.response(number)
             return await self._bodies.body(number)
         except api.NotFound:
             return MESSAGE_GONE
@@ -373,11 +371,17 @@ class Pop3Session:
             return replies.SYSTEM_TEMPORARY
 
     async def on_retr(self, event: Retr) -> Response:
-        wire = await self._body(event.number, wire=True)
-        if isinstance(wire, Err):
-            return wire
-        self.retrieved.add(event.number)
-        return replies.retrieved(self._opened.drop.size(event.number), wire)
+        number = event.number
+        size = self._opened.drop.size(number)  # RFC 1939 §5: refuses deleted numbers
+        assert self._bodies is not None  # set with `opened`
+        try:
+            wire = await self._bodies.response(number)
+        except api.NotFound:
+            return MESSAGE_GONE
+        except api.StoreError:
+            return replies.SYSTEM_TEMPORARY
+        self.retrieved.add(number)
+        return replies.retrieved(size, wire)
 
     async def on_top(self, event: Top) -> Response:
         body = await self._body(event.number)
