@@ -136,3 +136,32 @@ def test_a_broken_command_line_gets_bad_and_the_connection_stays(tmp_path: Path)
         assert (await command(client, b"b NOOP"))[-1] == b"b OK NOOP completed\r\n"
 
     run(tmp_path, check)
+
+
+def test_one_append_reaches_every_idler_of_the_mailbox_and_only_them(tmp_path: Path) -> None:
+    async def check(harness: Harness, port: int, shutdown: asyncio.Event) -> None:
+        clients = [await connect(port) for _ in range(4)]
+        for client in clients:
+            await command(client, b"a LOGIN jane@example.test secret")
+        await command(clients[0], b"b CREATE Archive")
+        for n, client in enumerate(clients):
+            await command(client, b"c SELECT " + (b"Archive" if n == 3 else b"INBOX"))
+            client[1].write(b"d IDLE\r\n")
+            assert (await client[0].readline()).startswith(b"+ ")
+        await harness.store.append(harness.account.id, INBOX, sample(1))
+        pushed = [[await c[0].readline(), await c[0].readline()] for c in clients[:3]]
+        # RFC 3501 §2.3.2: one session only gets the message as \Recent.
+        assert sorted(pushed) == [
+            [b"* 1 EXISTS\r\n", b"* 0 RECENT\r\n"],
+            [b"* 1 EXISTS\r\n", b"* 0 RECENT\r\n"],
+            [b"* 1 EXISTS\r\n", b"* 1 RECENT\r\n"],
+        ]
+        for client in clients:
+            client[1].write(b"DONE\r\n")
+            assert await client[0].readline() == b"d OK IDLE terminated\r\n"
+        # Out of IDLE, news waits for the next command (RFC 3501 §7.4.1) and is not lost.
+        await harness.store.append(harness.account.id, INBOX, sample(2))
+        assert (await command(clients[1], b"e NOOP"))[0] == b"* 2 EXISTS\r\n"
+        assert (await command(clients[3], b"e NOOP")) == [b"e OK NOOP completed\r\n"]
+
+    run(tmp_path, check)

@@ -119,6 +119,31 @@ async def test_expunge_raises_modseq_and_remembers_vanished_uids(store: Store) -
     assert (await store.get_mailbox_by_id(box_id)).highestmodseq == after.highestmodseq
 
 
+async def test_expunge_only_deleted_removes_just_the_entries_flagged_deleted(
+    store: Store,
+) -> None:
+    jane = await account(store)
+    flags = [{"\\Deleted"}, {"\\Seen"}, {"\\Deleted", "\\Seen", "$Work"}, set(), {"$Deleted"}]
+    entries = [await store.append(jane.id, INBOX, body(), frozenset(f)) for f in flags]
+    box_id = entries[0].mailbox_id
+    before = await store.get_mailbox_by_id(box_id)
+    uids = [e.uid for e in entries]
+    # Only the UIDs asked for: the \Deleted entry 3 is left when it is not among them.
+    assert await store.expunge(box_id, uids[:2], only_deleted=True) == [uids[0]]
+    await store.store_flags(box_id, [uids[3]], frozenset({"\\Deleted"}), frozenset())
+    assert await store.expunge(box_id, uids, only_deleted=True) == [uids[2], uids[3]]
+    left = await store.list_entries(box_id)
+    assert [e.uid for e in left] == [uids[1], uids[4]]
+    assert await store.list_expunged(box_id, before.highestmodseq) == [
+        (uids[0], before.highestmodseq + 1),
+        (uids[2], before.highestmodseq + 3),
+        (uids[3], before.highestmodseq + 3),
+    ]
+    modseq = (await store.get_mailbox_by_id(box_id)).highestmodseq
+    assert await store.expunge(box_id, uids, only_deleted=True) == []
+    assert (await store.get_mailbox_by_id(box_id)).highestmodseq == modseq
+
+
 async def test_a_body_goes_when_its_last_entry_goes(store: Store) -> None:
     jane = await account(store)
     result = await store.deliver(to(LocalTarget(jane.id), LocalTarget(jane.id, "Archive")))

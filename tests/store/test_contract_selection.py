@@ -88,3 +88,16 @@ async def test_get_messages_reads_bodies_and_caches_together(store: Store) -> No
         first.message_id: (body("a"), b"tree-a"),
         second.message_id: (body("b"), None),
     }
+
+
+async def test_an_append_can_claim_recent_in_its_own_transaction(store: Store) -> None:
+    jane = await account(store)
+    await store.append(jane.id, INBOX, body("a"))
+    inbox = await store.get_mailbox(jane.id, INBOX)
+    assert await store.claim_recent(inbox.id, Uid(1)) == 0
+    await store.append(jane.id, INBOX, body("b"))  # nobody claimed it yet
+    entry, mark = await store.append_claiming_recent(jane.id, INBOX, body("c"))
+    assert (entry.uid, mark) == (3, 1)  # UIDs 2 and 3 are the appender's
+    assert (await store.mailbox_snapshot(inbox.id)).recent == 0
+    assert await store.claim_recent(inbox.id, Uid(3)) == 3
+    assert [e.uid for e in await store.list_entries(inbox.id)] == [1, 2, 3]

@@ -115,6 +115,31 @@ class ChangeReads:
         _check(log.mailbox, uidvalidity)
         return log.since(since)
 
+    def cached(
+        self, mailbox_id: MailboxId, since: ModSeq, wanted: ModSeq, uidvalidity: int
+    ) -> MailboxChanges | None:
+        """`changes` when the log alone can answer (no read, no wait), else None."""
+        log = self._logs.get(mailbox_id)
+        if log is None or since < log.floor or log.top < wanted:
+            return None
+        if log.mailbox.uidvalidity != uidvalidity:
+            return None  # `changes` reports the loss of the mailbox
+        return log.since(since)
+
+    async def warm(self, mailbox_id: MailboxId, since: ModSeq, wanted: ModSeq) -> None:
+        """Bring the log up to `wanted`, covering `since`, so that sessions waiting for
+        that MODSEQ then take their changes from memory (IDLE: one read for all idlers)."""
+        log = self._logs.get(mailbox_id)
+        if log is not None and since >= log.floor:
+            if log.top < wanted:
+                await self._catch_up(mailbox_id, log, wanted)
+            return
+        changes = await self.store.changes_since(mailbox_id, since)
+        log = self._logs.get(mailbox_id)
+        if log is None or since < log.floor:
+            self._logs.pop(mailbox_id, None)
+            self._start(mailbox_id, since, changes)
+
     def learn(
         self, mailbox_id: MailboxId, uidvalidity: int, changed: Sequence[MailboxEntry]
     ) -> None:

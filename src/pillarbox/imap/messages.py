@@ -51,7 +51,8 @@ def resolve(view: SelectedMailbox, numbers: SequenceSet, uid: bool) -> list[Uid]
         return [Uid(u) for u in numbers.select(view.uids)]
     if not numbers.within(view.exists) and not (numbers.uses_star and not view.exists):
         raise BAD_SEQUENCE  # RFC 3501 §9: but "1:*" in an empty mailbox just finds nothing
-    return [view.uid_at(seq) for seq in numbers.iter(view.exists)]
+    uids = view.uids
+    return [Uid(uids[seq - 1]) for seq in numbers.iter(view.exists)]
 
 
 # -- FETCH (RFC 3501 §6.4.5) ---------------------------------------------------------------
@@ -97,8 +98,8 @@ async def _answer(
     Content values (header fields, ENVELOPE, ...) come from the shared render cache when
     it has them; only the messages it lacks are loaded, a batch at a time.
     """
-    plain = fetching.Plan.of(_items_for(session, command, seen_changed=False))
-    flagged = fetching.Plan.of(_items_for(session, command, seen_changed=True))
+    plain = fetching.plan(_items_for(session, command, seen_changed=False))
+    flagged = fetching.plan(_items_for(session, command, seen_changed=True))
     cache, shape = session.context.rendered, plain.shape
     mailbox, validity = view.mailbox_id, view.uidvalidity
     vanished = 0
@@ -144,7 +145,7 @@ def _from_cache(
         return None
     if not view.read_only and any(fetching.sets_seen(item) for item in command.items):
         return None
-    plan = fetching.Plan.of(_items_for(session, command, seen_changed=False))
+    plan = fetching.plan(_items_for(session, command, seen_changed=False))
     if not plan.uid_only:
         return None
     cache, lines = session.context.rendered, []
@@ -324,11 +325,9 @@ async def expunge_deleted(
 ) -> list[Uid]:
     """Remove the \\Deleted messages (of `within`, if given); returns the UIDs removed."""
     candidates = view.live(view.uids if within is None else within)
-    entries = await store.get_entries(view.mailbox_id, candidates)
-    doomed = [e.uid for e in entries if DELETED in e.flags]
-    if not doomed:
+    if not candidates:
         return []
-    return await store.expunge(view.mailbox_id, doomed)
+    return await store.expunge(view.mailbox_id, candidates, only_deleted=True)
 
 
 async def on_expunge(
@@ -364,10 +363,23 @@ async def on_append(
         return [rsp.Tagged(tag, rsp.Status.NO, "Message too large", rsp.TOOBIG)]
     body = normalize_line_ends(command.message)
     flags = frozenset(command.flags) - {RECENT}
+    parsed = await _parse_cache(body)
+    store = session.store
+    selected = view is not None and not view.read_only and view.mailbox_id == target.id
+    selected = selected and view is not None and view.uidvalidity == target.uidvalidity
     try:
-        entry = await session.store.append(
-            account.id, target.name, body, flags, command.date, parsed=await _parse_cache(body)
-        )
+        if view is not None and selected:
+            # RFC 3501 §2.3.2: the session told first gets \Recent; this one will be told
+            # at the end of the command, so its claim goes into the APPEND's transaction.
+            entry, mark = await store.append_claiming_recent(
+                account.id, target.name, body, flags, command.date, parsed=parsed
+            )
+            session.context.recent_claims.reserve(view.mailbox_id, view.uidvalidity, entry.uid)
+            view.won_recent(mark, entry.uid)
+        else:
+            entry = await store.append(
+                account.id, target.name, body, flags, command.date, parsed=parsed
+            )
     except api.QuotaExceeded:
         return [rsp.Tagged(tag, rsp.Status.NO, "Quota exceeded", rsp.OVERQUOTA)]
     session.context.change_reads.learn(entry.mailbox_id, target.uidvalidity, [entry])

@@ -101,6 +101,9 @@ class SelectedMailbox:
         self._told: dict[Uid, ModSeq] = {}  # flag states this session already sent
         self._recent_told = len(self.recent)
         self.wanted: ModSeq = self.modseq  # the highest MODSEQ the change feed announced
+        # New UIDs whose \Recent this session reserved, and the mark known before.
+        self._claim: tuple[int, list[Uid]] | None = None
+        self._won: tuple[int, Uid] | None = None  # see `won_recent`
 
     # -- sequence numbers <-> UIDs ---------------------------------------------------------
 
@@ -144,14 +147,56 @@ class SelectedMailbox:
         `poll` reads even when the feed said nothing (NOOP, IDLE: another process, such as
         the CLI importing mail, changes the store without this process's feed).
         """
-        store = reads.store
         wanted = None if poll else self.wanted
         changes = await reads.changes(self.mailbox_id, self.modseq, wanted, self.uidvalidity)
+        self._take(changes, claims)
+        await self.settle_claim(reads.store)
+
+    def refresh_now(self, reads: ChangeReads, claims: RecentClaims) -> bool:
+        """`refresh` from the shared log alone (IDLE pushes); False, changing nothing, when
+        the log does not hold the news. A \\Recent claim may then remain (`claim_due`)."""
+        changes = reads.cached(self.mailbox_id, self.modseq, self.wanted, self.uidvalidity)
+        if changes is None:
+            return False
+        self._take(changes, claims)
+        return True
+
+    @property
+    def claim_due(self) -> bool:
+        """New messages wait for this session's \\Recent claim in the store."""
+        return self._claim is not None
+
+    async def settle_claim(self, store: Store) -> None:
+        """RFC 3501 §2.3.2: confirm this session's claim; what it wins is \\Recent here."""
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            known, new = claim
+            mark = max(await store.claim_recent(self.mailbox_id, new[-1]), known)
+            alive = set(self._new)  # not expunged meanwhile
+            self.recent.update(uid for uid in new if uid > mark and uid in alive)
+
+    def won_recent(self, mark: int, up_to: Uid) -> None:
+        """This session's APPEND claimed \\Recent up to `up_to` in the store, above `mark`:
+        those UIDs are recent here when this view hears of them (RFC 3501 §2.3.2)."""
+        self._won = (mark, up_to)
+
+    def _take(self, changes: MailboxChanges, claims: RecentClaims) -> None:
         new = self.absorb(changes)
+        won = self._won
+        if new and won is not None:
+            mark, up_to = won
+            self.recent.update(uid for uid in new if mark < uid <= up_to)
+            if max(new) >= up_to:
+                self._won = None
+            new = [uid for uid in new if uid > up_to]
         if new and not self.read_only:
             # RFC 3501 §2.3.2: the first session to be told of a message gets \Recent.
-            mark = await claims.claim(store, self.mailbox_id, self.uidvalidity, max(new))
-            self.recent.update(uid for uid in new if uid > mark)
+            known = claims.reserve(self.mailbox_id, self.uidvalidity, max(new))
+            if known is not None:
+                previous = self._claim
+                if previous is not None:  # an earlier claim not yet settled joins this one
+                    known, new = min(known, previous[0]), sorted({*previous[1], *new})
+                self._claim = (known, sorted(new))
 
     def absorb(self, changes: MailboxChanges) -> list[Uid]:
         """Merge one change set; returns the UIDs that are new to this view."""
@@ -337,10 +382,18 @@ class RecentClaims:
         self._marks: dict[tuple[MailboxId, int], int] = {}
 
     async def claim(self, store: Store, mailbox_id: MailboxId, uidvalidity: int, up_to: Uid) -> Uid:
+        known = self.reserve(mailbox_id, uidvalidity, up_to)
+        if known is None:
+            return Uid(up_to)  # taken by a session of this process: nothing is ours
+        mark = await store.claim_recent(mailbox_id, up_to)
+        return Uid(max(mark, known))
+
+    def reserve(self, mailbox_id: MailboxId, uidvalidity: int, up_to: Uid) -> int | None:
+        """Take the UIDs up to `up_to` for the caller, who must then confirm with the store's
+        `claim_recent`: the mark known before, or None if this process took them already."""
         key = (mailbox_id, uidvalidity)
         known = self._marks.get(key, 0)
         if up_to <= known:
-            return Uid(up_to)  # taken by a session of this process: nothing is ours
+            return None
         self._marks[key] = up_to
-        mark = await store.claim_recent(mailbox_id, up_to)
-        return Uid(max(mark, known))
+        return known

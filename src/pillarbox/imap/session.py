@@ -1,8 +1,10 @@
 """The IMAP4rev1 server session: commands in, responses out, decisions against the store.
 
-One `ImapSession` per connection. The protocol state is data (RFC 3501 §3): a value of
-`NotAuthenticated`, `Authenticated`, `Selected` (which holds the selected mailbox's view,
-so "FETCH before SELECT" cannot be expressed) or `LoggedOut`. `ALLOWED` says which
+One `ImapSession` per connection. The protocol state is data (RFC 3501 §3, `states.py`): a
+value of `NotAuthenticated`, `Authenticated`, `Selected` (which holds the selected
+mailbox's view, so "FETCH before SELECT" cannot be expressed) or `LoggedOut`. The
+handlers of the not-authenticated state live in `logins.py`, those of mailboxes and
+messages in `mailboxes.py` and `messages.py`. `ALLOWED` says which
 commands each state accepts and `HANDLERS` maps every command type to its handler; a test
 proves the two agree. Handlers return the responses to send, the tagged completion last.
 Failures raise `Refused` (or a store error) and are turned into NO in one place, `execute`.
@@ -14,18 +16,17 @@ import bisect
 import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from pillarbox import log
 from pillarbox.auth import sasl
-from pillarbox.auth.authenticator import Outcome
 from pillarbox.imap import commands as cmd
 from pillarbox.imap import engine as wire
-from pillarbox.imap import mailboxes, messages
+from pillarbox.imap import logins, mailboxes, messages
 from pillarbox.imap import responses as rsp
 from pillarbox.imap.changelog import ChangeReads
 from pillarbox.imap.fetch import MessageSource, flag_list
+from pillarbox.imap.idle import IdleHub
 from pillarbox.imap.mailboxes import Refused
 from pillarbox.imap.rendered import RenderCache
 from pillarbox.imap.selected import (
@@ -40,14 +41,14 @@ from pillarbox.imap.selected import (
     Update,
     select_responses,
 )
+from pillarbox.imap.states import Authenticated, LoggedOut, NotAuthenticated, Selected, State
 from pillarbox.store import api
 
 # RFC 3501 §5.4: an idle client is logged out after at least 30 minutes.
 AUTOLOGOUT: Final = 30 * 60.0
 # Before login a client gets less patience (no RFC minimum applies there).
 PREAUTH_TIMEOUT: Final = 60.0
-# Failed logins and BAD commands a connection may use before BYE (abuse).
-MAX_AUTH_FAILURES: Final = 5
+# BAD commands a connection may send before BYE (abuse).
 MAX_BAD_COMMANDS: Final = 20
 
 BASE_CAPABILITIES: Final = (
@@ -64,35 +65,10 @@ BASE_CAPABILITIES: Final = (
     "SPECIAL-USE",
     "CREATE-SPECIAL-USE",
     "CONDSTORE",
+    "ESEARCH",  # RFC 4731: SEARCH RETURN (MIN MAX ALL COUNT), checked against §3.1
 )
 SERVER_ID: Final = (("name", "Pillarbox"), ("vendor", "Pillarbox"))
 
-
-# -- states (RFC 3501 §3) ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NotAuthenticated:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticated:
-    account: api.Account
-
-
-@dataclass(frozen=True, slots=True)
-class Selected:
-    account: api.Account
-    view: SelectedMailbox
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedOut:
-    pass
-
-
-State = NotAuthenticated | Authenticated | Selected | LoggedOut
 
 ALLOWED: Final[dict[type[State], frozenset[type[cmd.Command]]]] = {
     NotAuthenticated: cmd.NOT_AUTHENTICATED,
@@ -124,6 +100,7 @@ class SessionContext:
         self.recent_claims = RecentClaims()
         self.change_reads = ChangeReads(self.store)
         self.rendered = RenderCache()
+        self.idle_hub = IdleHub(self.change_reads)
 
 
 Handler = Callable[["ImapSession", str, Any], Awaitable[list[rsp.Response]]]
@@ -147,8 +124,8 @@ class ImapSession:
         self.source = MessageSource(context.store)
         self.auth_failures = 0
         self.bad_commands = 0
-        self._sasl: sasl.SaslExchange | None = None
-        self._sasl_tag = ""
+        self.sasl_exchange: sasl.SaslExchange | None = None  # AUTHENTICATE in progress
+        self.sasl_tag = ""
         self._last_selected: tuple[str, api.Mailbox] | None = None
 
     # -- facts ---------------------------------------------------------------------------
@@ -220,7 +197,7 @@ class ImapSession:
     async def on_authenticate_response(
         self, event: wire.AuthenticateResponse
     ) -> list[rsp.Response]:
-        return await self.on_sasl_line(event.line)
+        return await logins.on_sasl_line(self, event.line)
 
     async def on_done_event(self, event: wire.Done) -> list[rsp.Response]:
         return await self.on_done()
@@ -268,20 +245,44 @@ class ImapSession:
         if view is None:
             return []
         self._drain_feed(view)
-        if view.dirty or poll:
-            try:
+        try:
+            if view.dirty or poll:
                 await view.refresh(self.context.change_reads, self.context.recent_claims, poll)
-            except api.NotFound:
-                # The mailbox was deleted under us: nothing sensible remains (Dovecot: BYE).
-                self.state = LoggedOut()
-                return [rsp.UntaggedStatus(rsp.Status.BYE, "Selected mailbox was deleted")]
+            elif view.claim_due:
+                await view.settle_claim(self.store)
+        except api.NotFound:
+            # The mailbox was deleted under us: nothing sensible remains (Dovecot: BYE).
+            self.state = LoggedOut()
+            return [rsp.UntaggedStatus(rsp.Status.BYE, "Selected mailbox was deleted")]
         return [self.update_response(update) for update in view.updates(allow_expunge)]
+
+    def idle_updates_now(self) -> list[rsp.Response] | None:
+        """IDLE news from memory alone (RFC 2177 §3), or None when the store must be asked
+        first (then `idle_updates` answers)."""
+        view = self.view
+        if view is None:
+            return []
+        self._drain_feed(view)
+        reads, claims = self.context.change_reads, self.context.recent_claims
+        if view.dirty and not view.refresh_now(reads, claims):
+            return None
+        if view.claim_due:
+            return None
+        return [self.update_response(update) for update in view.updates(allow_expunge=True)]
 
     def note_change(self, change: api.Change) -> None:
         """The driver took a change from the feed while idling."""
         view = self.view
         if view is not None and change.mailbox_id == view.mailbox_id:
             view.heard(change.modseq)
+
+    def has_news(self) -> bool:
+        """The selected mailbox changed since the last updates (its feed said so)."""
+        view = self.view
+        if view is None:
+            return False
+        self._drain_feed(view)
+        return view.dirty
 
     def _drain_feed(self, view: SelectedMailbox) -> None:
         feed = self.feed
@@ -329,84 +330,10 @@ class ImapSession:
     async def on_id(self, tag: str, command: cmd.Id) -> list[rsp.Response]:
         return [rsp.id_response(SERVER_ID), ok(tag, "ID completed")]  # RFC 2971 §3.1
 
-    # -- not authenticated (§6.2) ------------------------------------------------------------
-
-    async def on_starttls(self, tag: str, command: cmd.StartTls) -> list[rsp.Response]:
-        if self.tls:
-            return [no(tag, "TLS already active")]
-        if not self.context.tls_available:
-            return [no(tag, "TLS not available")]
-        self.tls_requested = True
-        return [ok(tag, "Begin TLS negotiation now")]
-
     def tls_started(self) -> None:
         # RFC 3501 §6.2.1: the client must discard what it knew; we forget nothing else.
         self.tls_requested = False
         self.tls = True
-
-    async def on_login(self, tag: str, command: cmd.Login) -> list[rsp.Response]:
-        if not self.auth_allowed:
-            return [no(tag, "Plaintext login refused: use TLS", rsp.PRIVACYREQUIRED)]
-        return await self._check_password(tag, command.user, command.password)
-
-    async def _check_password(self, tag: str, login: str, password: str) -> list[rsp.Response]:
-        result = await self.context.authenticator.authenticate(login, password, self.peer_ip)
-        if result.outcome is Outcome.OK and result.account is not None:
-            return self._logged_in(tag, result.account)
-        if result.outcome is Outcome.REFUSED:
-            return [no(tag, "Too many failed logins, try again later", rsp.UNAVAILABLE)]
-        self.auth_failures += 1
-        log.event("imap.auth_failed", id=self.session_id, peer=self.peer_ip)
-        if self.auth_failures >= MAX_AUTH_FAILURES:
-            self.state = LoggedOut()
-            return [
-                no(tag, "Authentication failed", rsp.AUTHENTICATIONFAILED),
-                rsp.UntaggedStatus(rsp.Status.BYE, "Too many failed logins"),
-            ]
-        return [no(tag, "Authentication failed", rsp.AUTHENTICATIONFAILED)]
-
-    def _logged_in(self, tag: str, account: api.Account) -> list[rsp.Response]:
-        self.state = Authenticated(account)
-        self.feed = self.store.subscribe(account.id)
-        log.event("imap.login", id=self.session_id, account=account.address)
-        code = rsp.capability_code(self.capabilities())
-        return [ok(tag, "Logged in", code)]
-
-    async def on_authenticate(self, tag: str, command: cmd.Authenticate) -> list[rsp.Response]:
-        if not self.auth_allowed:
-            return [no(tag, "Plaintext authentication refused: use TLS", rsp.PRIVACYREQUIRED)]
-        try:
-            self._sasl = sasl.start(command.mechanism, command.initial)
-        except sasl.UnsupportedMechanismError:
-            return [no(tag, "Unsupported authentication mechanism", rsp.CANNOT)]
-        self._sasl_tag = tag
-        return await self._sasl_step(None)
-
-    async def on_sasl_line(self, line: bytes) -> list[rsp.Response]:
-        """One client line of an AUTHENTICATE exchange (RFC 3501 §6.2.2)."""
-        tag = self._sasl_tag
-        try:
-            response = sasl.decode_b64_response(line)
-        except sasl.InvalidBase64Error:
-            self._sasl = None
-            return [rsp.Tagged(tag, rsp.Status.BAD, "Invalid base64 response")]
-        if response is None:
-            self._sasl = None
-            return [rsp.Tagged(tag, rsp.Status.BAD, "Authentication cancelled")]
-        return await self._sasl_step(response)
-
-    async def _sasl_step(self, response: bytes | None) -> list[rsp.Response]:
-        assert self._sasl is not None
-        tag = self._sasl_tag
-        step = self._sasl.step(response)
-        if isinstance(step, sasl.Challenge):
-            return [rsp.Continuation(sasl.encode_challenge(step.data).decode("ascii"))]
-        self._sasl = None
-        if isinstance(step, sasl.SaslFailure):
-            return [no(tag, "Authentication failed", rsp.AUTHENTICATIONFAILED)]
-        if step.authzid and step.authzid != step.authcid:
-            return [no(tag, "Cannot act as another user", rsp.AUTHORIZATIONFAILED)]
-        return await self._check_password(tag, step.authcid, step.password)
 
     # -- authenticated (§6.3) ----------------------------------------------------------------
 
@@ -423,6 +350,8 @@ class ImapSession:
         claims = self.context.recent_claims
         if read_only:
             mark = snap.recent_mark  # RFC 3501 §6.3.2: EXAMINE leaves \Recent alone
+        elif last <= snap.recent_mark:
+            mark = snap.recent_mark  # all claimed already (the snapshot read says so)
         else:
             mark = await claims.claim(self.store, box.id, box.uidvalidity, last)
         # UIDs ascend, so the recent ones are a tail of the list (RFC 3501 §2.3.2).
@@ -513,9 +442,9 @@ HANDLERS: Final[dict[type[cmd.Command], Handler]] = {
     cmd.Check: ImapSession.on_noop,
     cmd.Logout: ImapSession.on_logout,
     cmd.Id: ImapSession.on_id,
-    cmd.StartTls: ImapSession.on_starttls,
-    cmd.Login: ImapSession.on_login,
-    cmd.Authenticate: ImapSession.on_authenticate,
+    cmd.StartTls: logins.on_starttls,
+    cmd.Login: logins.on_login,
+    cmd.Authenticate: logins.on_authenticate,
     cmd.Select: ImapSession.on_select,
     cmd.Examine: ImapSession.on_select,
     cmd.Create: ImapSession.on_mailbox_command,

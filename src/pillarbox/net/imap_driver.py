@@ -2,8 +2,8 @@
 
 `net.driver.drive` is request/response. IMAP IDLE (RFC 2177) needs the server to push
 untagged EXISTS/EXPUNGE/FETCH while it waits for the client's DONE, so this loop races the
-next bytes from the client against the account's change feed (while the session idles)
-and the shutdown event. Everything written still goes through the engine's `send`, and
+next bytes from the client against IDLE news (the `IdleHub` interrupts the read) and the
+shutdown event. Everything written still goes through the engine's `send`, and
 this loop stays the only writer of the stream.
 """
 
@@ -12,23 +12,21 @@ from __future__ import annotations
 import asyncio
 import enum
 import ssl
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from pillarbox.imap import responses as rsp
 from pillarbox.imap.engine import NEED_DATA, ImapEngine
 from pillarbox.imap.session import ImapSession
 from pillarbox.net.stream import Interrupted, Stream, StreamClosed
-from pillarbox.store.api import Change
 
 AUTOLOGOUT = rsp.UntaggedStatus(rsp.Status.BYE, "Autologout; idle for too long")  # §5.4
 SHUTTING_DOWN = rsp.UntaggedStatus(rsp.Status.BYE, "Server shutting down")
-T = TypeVar("T")
 
 
 class Wake(enum.Enum):
     TIMEOUT = "timeout"
     SHUTDOWN = "shutdown"
+    NEWS = "news"  # the selected mailbox changed while the session idles
 
 
 async def drive_imap(
@@ -44,7 +42,7 @@ async def drive_imap(
     # RFC 3501 §5.4 / RFC 2177 §3: the autologout timer runs from the client's last bytes;
     # what the server pushes during IDLE does not re-arm it (the client re-issues IDLE).
     deadline = loop.time() + session.timeout
-    inputs = Inputs(stream, session, shutdown)
+    inputs = Inputs(stream, engine, session, shutdown)
     try:
         while not engine.closed:
             event = engine.next_event()
@@ -63,9 +61,10 @@ async def drive_imap(
             if isinstance(woken, bytes):
                 deadline = loop.time() + session.timeout
                 engine.receive_data(woken)
-            elif isinstance(woken, Change):
-                session.note_change(woken)
+            elif woken is Wake.NEWS:
                 _queue(engine, await session.idle_updates(), pending)
+                await _flush(stream, pending)
+                await stream.drain()  # a push may have filled the peer's buffer
             else:
                 _queue(engine, [SHUTTING_DOWN if woken is Wake.SHUTDOWN else AUTOLOGOUT], pending)
                 break
@@ -93,54 +92,54 @@ async def _flush(stream: Stream, pending: list[bytes]) -> None:
 
 
 class Inputs:
-    """What one connection waits for: client bytes, feed news (while idling), shutdown.
+    """What one connection waits for: client bytes, IDLE news, shutdown.
 
-    The waits outlive a wake-up: when news arrives during IDLE, the pending read of the
-    client's next bytes stays as it is instead of being cancelled and made again, so a
-    push to 10,000 idling sessions costs one task per session, not three. Each wait wakes
-    the connection through one callback set when the wait is made (no `asyncio.wait`,
-    which adds and removes callbacks on every wait at every wake-up).
+    Every wait is a plain `receive_some` with the autologout deadline, with no helper task
+    per wait. While the session idles, the connection joins the context's `IdleHub`, which
+    follows the account's changes for all idlers at once and, when this connection's
+    mailbox has news, calls `_push`: the news is written there and then, and the read goes
+    on waiting (a push to 10,000 idlers allocates no new waits, tasks or timers). News that
+    needs the store, or a peer that reads too slowly, interrupts the read instead (as the
+    shutdown wait does) and the driver answers it.
     """
 
-    def __init__(self, stream: Stream, session: ImapSession, shutdown: asyncio.Event) -> None:
+    def __init__(
+        self, stream: Stream, engine: ImapEngine, session: ImapSession, shutdown: asyncio.Event
+    ) -> None:
         self._stream = stream
+        self._engine = engine
         self._session = session
         self._shutdown = shutdown
-        self._receive: asyncio.Future[bytes] | None = None
-        self._news: asyncio.Future[Change] | None = None
+        self._hub = session.context.idle_hub
         self._stop: asyncio.Future[Any] | None = None
-        self._wake: asyncio.Future[None] | None = None
+        self._news = False
 
-    async def next(self, patience: float) -> bytes | Change | Wake:
-        """The next bytes, a change to push while idling, or why the connection must end."""
+    async def next(self, patience: float) -> bytes | Wake:
+        """The next bytes, news to push while idling, or why the connection must end."""
         if self._shutdown.is_set():
             return Wake.SHUTDOWN
         if patience <= 0:
             return Wake.TIMEOUT
         if self._stop is None:
-            self._stop = self._watch(self._shutdown.wait())
+            self._stop = asyncio.ensure_future(self._shutdown.wait())
             self._stop.add_done_callback(lambda _: self._stream.interrupt())
-        self._follow_feed()
-        if self._receive is None and self._news is None:
-            return await self._read(patience)
-        if self._receive is None:
-            self._receive = self._watch(self._stream.receive_some())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + patience
-        # A wake-up may be stale (the callback of a wait cancelled a moment ago): look again.
-        while not self._any_done() and loop.time() < deadline:
-            self._wake = wake = loop.create_future()
-            timer = loop.call_at(deadline, self._poke)
-            try:
-                await wake
-            finally:
-                timer.cancel()
-                self._wake = None
-        return self._take()
+        session = self._session
+        view = session.view
+        if session.idling is None or view is None:
+            return await self._read(patience, idling=False)
+        if session.has_news():  # heard on its own feed before joining: push it now
+            return Wake.NEWS
+        account_id = session.account.id
+        self._news = False
+        self._hub.join(self, account_id, view, self._push)
+        try:
+            return await self._read(patience, idling=True)
+        finally:
+            self._hub.leave(self, account_id)
 
-    async def _read(self, patience: float) -> bytes | Wake:
-        """Not idling: wait for bytes alone, with no helper task (most waits are these).
-        A shutdown still wakes the read: the shutdown wait interrupts the stream."""
+    async def _read(self, patience: float, idling: bool) -> bytes | Wake:
+        """Wait for bytes; a shutdown or IDLE news interrupts the read. (A wake-up left
+        from an IDLE that bytes ended first is stale: the next command sees the news.)"""
         deadline = asyncio.get_running_loop().time() + patience
         while True:
             try:
@@ -148,50 +147,35 @@ class Inputs:
             except Interrupted:
                 if self._shutdown.is_set():
                     return Wake.SHUTDOWN
+                if idling and self._news:
+                    return Wake.NEWS
             except TimeoutError:
                 return Wake.TIMEOUT
 
-    def _take(self) -> bytes | Change | Wake:
-        receive = self._receive
-        assert receive is not None and self._stop is not None
-        if self._news is not None and self._news.done():
-            news, self._news = self._news, None
-            if not receive.done():
-                return news.result()
-            self._session.note_change(news.result())  # not lost: the next look sees it
-        if receive.done():
-            self._receive = None
-            if isinstance(receive.exception(), Interrupted):
-                return Wake.SHUTDOWN  # Listener.close woke the read: the server stops
-            return receive.result()
-        return Wake.SHUTDOWN if self._stop.done() else Wake.TIMEOUT
+    def _push(self) -> None:
+        """IDLE news while the driver waits for the client (so nothing of its is unsent)."""
+        if self._news:
+            return  # the driver is already woken for news: it answers all of it
+        responses = self._session.idle_updates_now()
+        if responses is None:
+            self._wake()
+            return
+        engine = self._engine
+        chunks = [engine.send(r) for r in responses if not engine.closed]
+        if not chunks:
+            return
+        try:
+            congested = self._stream.write(chunks)
+        except StreamClosed:
+            congested = True  # the driver's read sees the end of the stream
+        if congested:
+            self._wake()
 
-    def _any_done(self) -> bool:
-        return any(w is not None and w.done() for w in (self._receive, self._news, self._stop))
-
-    def _watch(self, waiting: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
-        future = asyncio.ensure_future(waiting)
-        future.add_done_callback(self._poke)
-        return future
-
-    def _poke(self, _: object = None) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
-    def _follow_feed(self) -> None:
-        """Wait on the feed only while idling; a change taken meanwhile is handed over."""
-        feed = self._session.feed if self._session.idling is not None else None
-        if feed is not None and self._news is None:
-            self._news = self._watch(feed.get())
-        elif feed is None and self._news is not None:
-            news, self._news = self._news, None
-            if news.done() and not news.cancelled():
-                self._session.note_change(news.result())
-            else:
-                news.cancel()
+    def _wake(self) -> None:
+        if not self._news:
+            self._news = True
+            self._stream.interrupt()
 
     def close(self) -> None:
-        for waiter in (self._receive, self._news, self._stop):
-            if waiter is not None and not waiter.done():
-                waiter.cancel()
+        if self._stop is not None and not self._stop.done():
+            self._stop.cancel()

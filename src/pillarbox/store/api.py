@@ -285,6 +285,20 @@ class Store(Protocol):
     ) -> MailboxEntry:
         """IMAP APPEND and mailbox import: one message into one mailbox, durably."""
 
+    async def append_claiming_recent(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        body: bytes,
+        flags: frozenset[str] = frozenset(),
+        internaldate: dt.datetime | None = None,
+        *,
+        parsed: bytes | None = None,
+    ) -> tuple[MailboxEntry, Uid]:
+        """`append` by an IMAP session that has `mailbox` selected: in the same transaction
+        the \\Recent mark rises to the new UID, as `claim_recent` would (RFC 3501 §2.3.2).
+        Returns the entry and the mark before: the UIDs above it are the caller's."""
+
     async def copy_entries(
         self,
         mailbox_id: MailboxId,
@@ -311,8 +325,13 @@ class Store(Protocol):
 
     async def get_body(self, message_id: MessageId) -> bytes: ...
 
-    async def expunge(self, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[Uid]:
-        """Remove the entries; returns the UIDs actually removed. Raises HIGHESTMODSEQ."""
+    async def expunge(
+        self, mailbox_id: MailboxId, uids: Sequence[Uid], *, only_deleted: bool = False
+    ) -> list[Uid]:
+        """Remove the entries; returns the UIDs actually removed. Raises HIGHESTMODSEQ.
+
+        `only_deleted`: remove only those whose flags hold \\Deleted at that instant, in
+        the same statement (RFC 3501 §6.4.3 EXPUNGE: no flag read before, no race)."""
 
     async def store_flags(
         self,

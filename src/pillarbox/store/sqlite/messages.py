@@ -14,6 +14,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import Final
 
 from pillarbox.store.api import (
     AccountId,
@@ -32,6 +33,7 @@ from pillarbox.store.api import (
 )
 from pillarbox.store.sqlite import queue, rows
 from pillarbox.store.sqlite.accounts import get_mailbox_by_id
+from pillarbox.store.sqlite.schema import KEYWORDS_CONDITION
 from pillarbox.store.sqlite.writer import Txn
 
 _QUOTA_SQL = (
@@ -165,13 +167,23 @@ def _bump_modseq(txn: Txn, mailbox_id: MailboxId) -> ModSeq:
     return modseq
 
 
-def expunge(txn: Txn, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[Uid]:
+# Entries flagged \Deleted (RFC 3501 §6.4.3); the keywords term lets SQLite use the
+# partial index of entries with flags other than \Seen (schema.py), where they all are.
+_FLAGGED_DELETED: Final = (
+    f"AND {KEYWORDS_CONDITION} AND instr(' ' || flags || ' ', ' \\Deleted ') > 0"
+)
+
+
+def expunge(
+    txn: Txn, mailbox_id: MailboxId, uids: Sequence[Uid], only_deleted: bool = False
+) -> list[Uid]:
+    deleted = _FLAGGED_DELETED if only_deleted else ""
     removed = sorted(
         Uid(row[0])
         for row in rows.returning(
             txn.conn.execute(
-                "DELETE FROM entry WHERE mailbox_id = ? "
-                "AND uid IN (SELECT value FROM json_each(?)) RETURNING uid",
+                "DELETE FROM entry WHERE mailbox_id = ? "  # noqa: S608 - fixed terms
+                f"AND uid IN (SELECT value FROM json_each(?)) {deleted} RETURNING uid",
                 (mailbox_id, _uid_list(uids)),
             )
         )

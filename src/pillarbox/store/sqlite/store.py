@@ -280,15 +280,27 @@ class SqliteStore:
         *,
         parsed: bytes | None = None,
     ) -> MailboxEntry:
-        delivery = Delivery(
-            body=body,
-            envelope=Envelope(sender=""),
-            local=(LocalTarget(account_id, mailbox, flags),),
-            received_at=internaldate or dt.datetime.now(dt.UTC),
-            parsed=parsed,
-        )
+        delivery = _appending(account_id, mailbox, body, flags, internaldate, parsed)
         result = await self._write(lambda txn: messages.deliver(txn, delivery))
         return result.entries[0]
+
+    async def append_claiming_recent(
+        self,
+        account_id: AccountId,
+        mailbox: str,
+        body: bytes,
+        flags: frozenset[str] = frozenset(),
+        internaldate: dt.datetime | None = None,
+        *,
+        parsed: bytes | None = None,
+    ) -> tuple[MailboxEntry, Uid]:
+        delivery = _appending(account_id, mailbox, body, flags, internaldate, parsed)
+
+        def job(txn: Txn) -> tuple[MailboxEntry, Uid]:
+            entry = messages.deliver(txn, delivery).entries[0]
+            return entry, selection.claim_recent(txn, entry.mailbox_id, entry.uid)
+
+        return await self._write(job)
 
     async def list_entries(self, mailbox_id: MailboxId) -> list[MailboxEntry]:
         return await self._read(lambda conn: messages.list_entries(conn, mailbox_id))
@@ -302,8 +314,10 @@ class SqliteStore:
     async def get_message_cache(self, message_id: MessageId) -> bytes | None:
         return await self._read(lambda conn: messages.get_message_cache(conn, message_id))
 
-    async def expunge(self, mailbox_id: MailboxId, uids: Sequence[Uid]) -> list[Uid]:
-        return await self._write(lambda txn: messages.expunge(txn, mailbox_id, uids))
+    async def expunge(
+        self, mailbox_id: MailboxId, uids: Sequence[Uid], *, only_deleted: bool = False
+    ) -> list[Uid]:
+        return await self._write(lambda txn: messages.expunge(txn, mailbox_id, uids, only_deleted))
 
     async def list_expunged(self, mailbox_id: MailboxId, since: ModSeq) -> list[tuple[Uid, ModSeq]]:
         return await self._read(lambda conn: messages.list_expunged(conn, mailbox_id, since))
@@ -419,3 +433,21 @@ if TYPE_CHECKING:
 
     def _conforms(store: SqliteStore) -> Store:
         return store  # mypy proves that SqliteStore implements the Store protocol
+
+
+def _appending(
+    account_id: AccountId,
+    mailbox: str,
+    body: bytes,
+    flags: frozenset[str],
+    internaldate: dt.datetime | None,
+    parsed: bytes | None,
+) -> Delivery:
+    """An IMAP APPEND as a delivery: no envelope, one mailbox."""
+    return Delivery(
+        body=body,
+        envelope=Envelope(sender=""),
+        local=(LocalTarget(account_id, mailbox, flags),),
+        received_at=internaldate or dt.datetime.now(dt.UTC),
+        parsed=parsed,
+    )
