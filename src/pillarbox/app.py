@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import ssl
 import sys
@@ -220,6 +221,9 @@ async def run(config: Config, started: asyncio.Event | None = None) -> None:
                     listeners = _smtp_listeners(runtime, tasks, service) + listeners
                 for listener in listeners:
                     await listener.start()
+                # What startup made (modules, config, services) lives as long as the
+                # process: no collection needs to scan it again.
+                gc.freeze()
                 log.event("ready", hostname=config.hostname, listeners=len(listeners))
                 if started is not None:
                     started.set()
@@ -258,6 +262,7 @@ async def run_smtp_worker(config: Config, channel: workers.WorkerChannel) -> Non
                 listeners = _smtp_listeners(runtime, tasks, service, channel.sockets)
                 for listener in listeners:
                     await listener.start()
+                gc.freeze()  # as in run
                 channel.send_ready()
                 watcher = tasks.create_task(channel.wait_closed(shutdown))
                 await shutdown.wait()
