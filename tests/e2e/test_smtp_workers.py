@@ -33,8 +33,7 @@ _WORKER = re.compile(r"smtp\.worker index=(\d+) pid=(\d+) state=(\w+)")
 
 def message(n: int) -> bytes:
     return (
-        f"From: mac@pillarbox.test\r\nTo: {USER}\r\nSubject: worker test {n}\r\n\r\n"
-        f"Body {n}\r\n"
+        f"From: mac@pillarbox.test\r\nTo: {USER}\r\nSubject: worker test {n}\r\n\r\nBody {n}\r\n"
     ).encode()
 
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pillarbox.mime import address, headers, imapview, parts, scan
+from pillarbox.mime import address, headers, imapview, model, params, parts, scan
 from pillarbox.mime.headers import TEXT_PLAIN, ContentType, parse_content_type, parse_disposition
 from pillarbox.mime.imapview import address_list
 from pillarbox.mime.parts import Part, parse
@@ -79,7 +79,7 @@ PARAMS = st.lists(PARAM_PIECES, max_size=16).map(b"".join)
 @given(PARAMS)
 @example(b'; name="a;b" ; x=y ;; z = "unclosed')
 def test_parameter_fast_path_matches_the_general_loop(value: bytes) -> None:
-    assert headers.parse_params(value, 0) == headers._parse_params_general(value, 0)
+    assert headers.parse_params(value, 0) == params._parse_params_general(value, 0)
 
 
 @settings(max_examples=200, deadline=1000)
@@ -129,11 +129,11 @@ def test_common_address_lists_take_the_fast_path() -> None:
 
 def test_fast_part_construction_equals_the_dataclass() -> None:
     values = (0, 10, 20, TEXT_PLAIN, "7bit", b"<id>", None, None, None, ("en",), None, 2, (), None)
-    built = parts._new_part(*values, None)
+    built = model._new_part(*values, None)
     assert type(built) is Part
     assert built == Part(*values, None)
     assert hash(built) == hash(Part(*values, None))
-    assert sorted(field.name for field in fields(Part)) == sorted(parts._PartSlots.__slots__)
+    assert sorted(field.name for field in fields(Part)) == sorted(model._PartSlots.__slots__)
 
 
 def test_prefix_boundaries_of_different_lengths_nest() -> None:
@@ -207,8 +207,8 @@ def test_split_fields_bounds() -> None:
 def test_fast_builders_have_the_dataclass_layouts() -> None:
     # Each builder class must have exactly the slots of the frozen dataclass it turns into.
     pairs = [
-        (parts._PartSlots, Part),
-        (parts._EnvelopeSlots, parts.EnvelopeFields),
+        (model._PartSlots, Part),
+        (model._EnvelopeSlots, parts.EnvelopeFields),
         (headers._ContentTypeSlots, ContentType),
         (headers._HeaderFieldSlots, headers.HeaderField),
     ]

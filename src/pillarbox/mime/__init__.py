@@ -5,9 +5,12 @@ Modules:
 - ``parts``      one-pass parser: :func:`parts.parse` gives a tree of frozen :class:`parts.Part`
                  records with byte offsets of every header and body (RFC 2045/2046/5322/6532);
                  never raises; bounded by ``MAX_DEPTH``/``MAX_PARTS``/``MAX_HEADER_BYTES``.
+- ``model``      the records :class:`Part` and :class:`EnvelopeFields` (re-exported by ``parts``).
 - ``scan``       the Content-*/ENVELOPE fields a part tree needs, found in one regex pass.
-- ``headers``    field splitting, unfolding, RFC 2047 encoded-words, RFC 2231 parameters,
+- ``headers``    field splitting, unfolding, RFC 2047 encoded-words,
                  Content-Type/Disposition/Transfer-Encoding/Language with RFC defaults.
+- ``params``     header text, tokens, comments, RFC 2045/2231 parameter lists (re-exported by
+                 ``headers``).
 - ``address``    RFC 5322 address lists (groups, routes, quoted local parts, comments,
                  UTF-8 and IDNA); used by IMAP ENVELOPE and ``sendmail -t``.
 - ``imapview``   ENVELOPE, BODY and BODYSTRUCTURE bytes (RFC 3501 §7.4.2, RFC 9051 §7.5.2).

@@ -8,21 +8,67 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
-import urllib.parse
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Any, Final, TypeVar, cast
+
+# Token and parameter parsing lives in params.py; its public names stay importable from here.
+from pillarbox.mime.params import (
+    _PARAM_TEXT_RE,
+    _SIMPLE_REST,
+    _TOKEN,
+    _TOKEN_RE,
+    MAX_PARAM_SECTIONS,
+    Params,
+    _parse_params_simple,
+    _parse_params_text,
+    charset_decode,
+    decode_rfc2231,
+    merge_continuations,
+    param_value,
+    parse_params,
+    read_quoted,
+    read_token,
+    skip_cfws,
+    to_text,
+)
+
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_FIELDS",
+    "MAX_PARAM_SECTIONS",
+    "MESSAGE_RFC822",
+    "TEXT_PLAIN",
+    "ContentType",
+    "Disposition",
+    "HeaderField",
+    "Params",
+    "clear_caches",
+    "decode_rfc2231",
+    "decode_words",
+    "first_raw",
+    "first_value",
+    "merge_continuations",
+    "param_value",
+    "parse_content_type",
+    "parse_disposition",
+    "parse_language",
+    "parse_params",
+    "parse_token_value",
+    "read_quoted",
+    "read_token",
+    "register_cache",
+    "skip_cfws",
+    "split_fields",
+    "to_text",
+    "unfold",
+]
 
 # Bounds on what one header section may cost us; past them the rest is not parsed into fields
 # (the bytes stay in place and are still served by BODY[HEADER]).
 # RFC 5322 §2.1.1 puts no limit on the number of fields; these are our own safety limits.
 MAX_HEADER_FIELDS: Final = 1000
 MAX_HEADER_BYTES: Final = 256 * 1024
-# RFC 2231 §3: parameter continuations are numbered; refuse absurd section numbers.
-MAX_PARAM_SECTIONS: Final = 100
-
-Params = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +160,6 @@ def first_raw(fields: list[HeaderField], name: bytes) -> bytes | None:
     return None
 
 
-def to_text(raw: bytes) -> str:
-    """Header bytes as text: UTF-8 (RFC 6532 §3.2), else Latin-1 so that no byte is lost."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
 # RFC 2047 §2: encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="
 _WORD_RE: Final = re.compile(rb"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _WS_ONLY_RE: Final = re.compile(rb"[ \t\r\n]*")
@@ -144,18 +182,6 @@ def _qp_bytes(text: bytes) -> bytes:
     return _QP_ESC_RE.sub(lambda m: bytes([int(m.group(1), 16)]), text)
 
 
-def _charset_decode(data: bytes, charset: str) -> str:
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        # RFC 2047 §6.2: an unknown charset may be shown as-is; we keep the bytes readable.
-        return data.decode("utf-8", "replace")
-    try:
-        return data.decode(charset)
-    except (UnicodeDecodeError, ValueError):
-        return data.decode(charset, "replace")
-
-
 def decode_words(raw: bytes) -> str:
     """Decode RFC 2047 encoded-words in an unstructured value into text.
 
@@ -175,208 +201,16 @@ def decode_words(raw: bytes) -> str:
             gap = b""
         if gap or charset != pending_charset:
             if pending:
-                out.append(_charset_decode(pending, pending_charset))
+                out.append(charset_decode(pending, pending_charset))
             pending = b""
             out.append(to_text(gap))
         pending_charset = charset
         pending += _decode_payload(match.group(2), match.group(3))
         pos = match.end()
     if pending:
-        out.append(_charset_decode(pending, pending_charset))
+        out.append(charset_decode(pending, pending_charset))
     out.append(to_text(raw[pos:]))
     return "".join(out)
-
-
-# --- structured values: tokens, quoted strings and comments (RFC 2045 §5.1, RFC 5322 §3.2) ---
-
-_TSPECIALS: Final = frozenset(b'()<>@,;:\\"/[]?=')
-# RFC 2045 §5.1 token: any CHAR except SPACE, CTLs and tspecials (8-bit bytes tolerated).
-_TOKEN: Final = rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]'
-_TOKEN_RE: Final = re.compile(_TOKEN + rb"+")
-_WSP_RE: Final = re.compile(rb"[ \t\r\n]+")
-
-
-def skip_cfws(value: bytes, pos: int) -> int:
-    """Skip folding white space and (nested) comments (RFC 5322 §3.2.2)."""
-    size = len(value)
-    while pos < size:
-        ws = _WSP_RE.match(value, pos)
-        if ws:
-            pos = ws.end()
-            continue
-        if value[pos] != 0x28:  # "("
-            return pos
-        depth = 0
-        while pos < size:
-            char = value[pos]
-            if char == 0x5C:  # backslash quotes the next character
-                pos += 2
-                continue
-            pos += 1
-            if char == 0x28:
-                depth += 1
-            elif char == 0x29:
-                depth -= 1
-                if depth == 0:
-                    break
-    return min(pos, size)
-
-
-def read_quoted(value: bytes, pos: int) -> tuple[bytes, int]:
-    """Read a quoted-string whose opening quote is at ``pos``; tolerate a missing close."""
-    out = bytearray()
-    pos += 1
-    size = len(value)
-    while pos < size:
-        char = value[pos]
-        if char == 0x22:
-            return bytes(out), pos + 1
-        if char == 0x5C and pos + 1 < size:
-            pos += 1
-            char = value[pos]
-        if char not in (0x0D, 0x0A):
-            out.append(char)
-        pos += 1
-    return bytes(out), pos
-
-
-def read_token(value: bytes, pos: int) -> tuple[bytes, int]:
-    match = _TOKEN_RE.match(value, pos)
-    if match is None:
-        return b"", pos
-    return match.group(), match.end()
-
-
-def _read_param_value(value: bytes, pos: int) -> tuple[bytes, int]:
-    if pos < len(value) and value[pos] == 0x22:
-        return read_quoted(value, pos)
-    # Tolerate unquoted values with tspecials (e.g. name=a/b.txt) up to the next ";".
-    end = value.find(b";", pos)
-    end = len(value) if end < 0 else end
-    return value[pos:end].strip(b" \t\r\n"), end
-
-
-# The common shape of a parameter list, RFC 2045 §5.1 ``";" attribute "=" value``. When the
-# list has no comment, backslash or line break (_SIMPLE_REST) one regex pass gives what the
-# general loop below gives, without a Python step per byte. Possessive quantifiers keep failed
-# matches linear.
-_PARAM_RE: Final = re.compile(
-    rb";[ \t]*+(" + _TOKEN + rb'++)[ \t]*+=[ \t]*+(?:"([^"]*+)"?|([^;]*+))'
-)
-_SIMPLE_REST: Final = rb"[^(\\\r\n]*+"
-_SIMPLE_REST_RE: Final = re.compile(_SIMPLE_REST)
-
-
-# The same shape as _PARAM_RE on decoded text, with one group for the value: a quote eaten by
-# ``"?+`` selects the quoted form (the look-behind sees it), else the plain form without its
-# trailing white space, so ``findall`` gives the (name, value) pairs themselves.
-_PARAM_TEXT_RE: Final = re.compile(
-    r";[ \t]*+(" + _TOKEN.decode("ascii") + r'++)[ \t]*+=[ \t]*+"?+'
-    r'((?<=")[^"]*+|(?<!")(?:[^; \t]++|[ \t]++(?=[^; \t]))*+)'
-)
-
-
-def _parse_params_text(value: str) -> Params:
-    """_parse_params_simple of the UTF-8 text of ``value``."""
-    params = tuple(_PARAM_TEXT_RE.findall(value))
-    return merge_continuations(params) if "*" in value else params
-
-
-def _parse_params_simple(value: bytes) -> Params:
-    """Parameters of ``value`` (the text after the type), which matches _SIMPLE_REST."""
-    params = []
-    # findall gives b"" for the alternative that did not match: an empty quoted value and a
-    # missing one both come out as b"".
-    for name, quoted, plain in _PARAM_RE.findall(value):
-        params.append((name, quoted or plain.rstrip(b" \t")))
-    try:
-        decoded = tuple([(name.decode(), data.decode()) for name, data in params])
-    except UnicodeDecodeError:
-        decoded = tuple([(to_text(name), to_text(data)) for name, data in params])
-    return merge_continuations(decoded) if b"*" in value else decoded
-
-
-def parse_params(value: bytes, pos: int) -> Params:
-    """Parse ``*(";" attribute "=" value)`` (RFC 2045 §5.1), merging RFC 2231 sections."""
-    if _SIMPLE_REST_RE.fullmatch(value, pos):
-        return _parse_params_simple(value[pos:])
-    return _parse_params_general(value, pos)
-
-
-def _parse_params_general(value: bytes, pos: int) -> Params:
-    """The parameter loop for any input: comments, quoted pairs and folding included."""
-    raw: list[tuple[str, str]] = []
-    size = len(value)
-    while pos < size:
-        semi = value.find(b";", pos)
-        if semi < 0:
-            break
-        pos = skip_cfws(value, semi + 1)
-        name, pos = read_token(value, pos)
-        pos = skip_cfws(value, pos)
-        if not name or pos >= size or value[pos] != 0x3D:  # "="
-            continue
-        pos = skip_cfws(value, pos + 1)
-        data, pos = _read_param_value(value, pos)
-        raw.append((to_text(name), to_text(data)))
-    return merge_continuations(tuple(raw))
-
-
-_SECTION_RE: Final = re.compile(r"^(.+?)\*(\d+)(\*?)$")
-
-
-def merge_continuations(params: Params) -> Params:
-    """RFC 2231 §3: join ``name*0``, ``name*1*``, ... into one parameter.
-
-    The joined parameter is called ``name*`` (still percent-encoded with its charset prefix,
-    RFC 2231 §4) when its first section was extended, else plain ``name``.
-    """
-    if not any("*" in name for name, _ in params):
-        return params
-    sections: dict[str, dict[int, tuple[str, bool]]] = {}
-    order: list[tuple[str, str | None]] = []
-    for name, data in params:
-        match = _SECTION_RE.match(name)
-        if match is None or int(match.group(2)) > MAX_PARAM_SECTIONS:
-            order.append((name, data))
-            continue
-        base = match.group(1)
-        if base.lower() not in sections:
-            sections[base.lower()] = {}
-            order.append((base, None))
-        sections[base.lower()].setdefault(int(match.group(2)), (data, bool(match.group(3))))
-    out: list[tuple[str, str]] = []
-    for name, value in order:
-        if value is not None:
-            out.append((name, value))
-            continue
-        parts = sections[name.lower()]
-        extended = parts.get(0, ("", False))[1]
-        joined = "".join(parts[i][0] for i in sorted(parts))
-        out.append((name + "*" if extended else name, joined))
-    return tuple(out)
-
-
-def param_value(params: Params, name: str) -> str | None:
-    """A parameter's value, decoding the RFC 2231 §4 ``charset'lang'%XX`` form if present."""
-    lname = name.lower()
-    for key, data in params:
-        if key.lower() == lname:
-            return data
-    for key, data in params:
-        if key.lower() == lname + "*":
-            return decode_rfc2231(data)
-    return None
-
-
-def decode_rfc2231(data: str) -> str:
-    """RFC 2231 §4: ``charset'language'percent-encoded``."""
-    pieces = data.split("'", 2)
-    if len(pieces) != 3:
-        return urllib.parse.unquote(data)
-    charset = pieces[0] or "us-ascii"
-    raw = urllib.parse.unquote_to_bytes(pieces[2])
-    return _charset_decode(raw, charset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,9 +273,22 @@ CONTENT_TYPE_CACHE_VALUE_BYTES: Final = 256
 _content_types: dict[bytes, ContentType] = {}
 
 
+_caches: list[dict[Any, Any]] = [_content_types]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def register_cache(cache: dict[_K, _V]) -> dict[_K, _V]:
+    """Have :func:`clear_caches` empty ``cache`` too (the parse caches of other modules)."""
+    _caches.append(cache)
+    return cache
+
+
 def clear_caches() -> None:
     """Forget cached parse results (benchmarks use it to measure parsing from scratch)."""
-    _content_types.clear()
+    for cache in _caches:
+        cache.clear()
 
 
 def parse_content_type(value: bytes | None, default: ContentType = TEXT_PLAIN) -> ContentType:

@@ -21,7 +21,7 @@ from pillarbox.mime.address import (
     parse_address_list,
     simple_mailboxes,
 )
-from pillarbox.mime.headers import Params
+from pillarbox.mime.headers import ContentType, Params, register_cache
 from pillarbox.mime.parts import EnvelopeFields, Part
 
 NIL: Final = b"NIL"
@@ -319,16 +319,39 @@ def _encapsulated(part: Part, extended: bool, rev2: bool) -> bytes:
     return b" %s %s %d" % (*inner, part.lines)
 
 
+# The "(type subtype (params)" start of a leaf's BODYSTRUCTURE by its ContentType object: the
+# parser hands out one object per distinct cached value, so the few common ones are quoted once.
+# Keyed by id(); the entry keeps its object alive, so an id is never reused while cached. Our
+# own bound on entries (emptied when full).
+LEAF_PREFIX_CACHE_ENTRIES: Final = 512
+_leaf_prefixes: dict[int, tuple[ContentType, bytes]] = register_cache({})
+
+
+def _leaf_prefix(ctype: ContentType) -> bytes:
+    """``(type subtype (params)`` of a leaf (RFC 3501 §9 body-type-basic / body-type-text)."""
+    cached = _leaf_prefixes.get(id(ctype))
+    if cached is not None and cached[0] is ctype:
+        return cached[1]
+    main, sub = ctype.written
+    known = _QUOTED_WORDS.get
+    prefix = b"(%s %s %s" % (
+        known(main) or _quote(main),
+        known(sub) or _quote(sub),
+        _params(ctype.params, ctype.maintype == "text"),
+    )
+    if len(_leaf_prefixes) >= LEAF_PREFIX_CACHE_ENTRIES:
+        _leaf_prefixes.clear()
+    _leaf_prefixes[id(ctype)] = (ctype, prefix)
+    return prefix
+
+
 def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
     ctype = part.content_type
     is_text = ctype.maintype == "text"
-    main, sub = ctype.written
     known = _QUOTED_WORDS.get
     encoding = part.encoding
-    head = b"(%s %s %s %s %s %s %d" % (
-        known(main) or _quote(main),
-        known(sub) or _quote(sub),
-        _params(ctype.params, is_text),
+    head = b"%s %s %s %s %d" % (
+        _leaf_prefix(ctype),
         NIL if part.content_id is None else nstring_nolf(part.content_id),
         NIL if part.description is None else nstring_nolf(part.description),
         (known(encoding) or _quote(encoding)) if encoding else b'"7bit"',

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, fields
 from typing import Final, NamedTuple, cast
 
 from pillarbox.mime.headers import (
@@ -20,13 +19,34 @@ from pillarbox.mime.headers import (
     TEXT_PLAIN,
     ContentType,
     Disposition,
-    HeaderField,
     parse_content_type,
     parse_disposition,
     parse_language,
     parse_token_value,
+    register_cache,
+)
+from pillarbox.mime.model import (
+    MESSAGE_SUBTYPES,
+    EnvelopeFields,
+    Part,
+    _envelope,
+    _PartSlots,
+    envelope_fields,
 )
 from pillarbox.mime.scan import wanted_fields
+
+__all__ = [
+    "IDENTITY_ENCODINGS",
+    "MAX_DEPTH",
+    "MAX_PARTS",
+    "MESSAGE_SUBTYPES",
+    "EnvelopeFields",
+    "Part",
+    "envelope_fields",
+    "normalize_line_ends",
+    "parse",
+    "walk",
+]
 
 # Our own bounds (RFC 2046 sets none): nesting of multipart/message parts and parts per message.
 MAX_DEPTH: Final = 50
@@ -34,180 +54,6 @@ MAX_PARTS: Final = 5000
 # RFC 2045 §6.4: only these encodings may wrap a message/* or multipart/* body; with any other
 # the encapsulated message is opaque and not parsed.
 IDENTITY_ENCODINGS: Final = frozenset({"7bit", "8bit", "binary"})
-# RFC 2046 §5.2.1 and RFC 6532 §3.7: body parts that contain a whole message.
-MESSAGE_SUBTYPES: Final = frozenset({"rfc822", "global"})
-
-
-@dataclass(frozen=True, slots=True)
-class EnvelopeFields:
-    """Raw unfolded values of the header fields IMAP ENVELOPE reports (RFC 3501 §7.4.2)."""
-
-    date: bytes | None = None
-    subject: bytes | None = None
-    from_: bytes | None = None
-    sender: bytes | None = None
-    reply_to: bytes | None = None
-    to: bytes | None = None
-    cc: bytes | None = None
-    bcc: bytes | None = None
-    in_reply_to: bytes | None = None
-    message_id: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    """One MIME entity: its header is ``header_start..body_start`` (including the blank line
-    that ends it, when present) and its body ``body_start..body_end``."""
-
-    header_start: int
-    body_start: int
-    body_end: int
-    content_type: ContentType = TEXT_PLAIN
-    encoding: str | None = None
-    content_id: bytes | None = None
-    description: bytes | None = None
-    md5: bytes | None = None
-    disposition: Disposition | None = None
-    language: tuple[str, ...] | None = None
-    location: bytes | None = None
-    lines: int = 0
-    children: tuple[Part, ...] = ()
-    message: Part | None = None
-    envelope: EnvelopeFields | None = None
-
-    @property
-    def size(self) -> int:
-        return self.body_end - self.body_start
-
-    @property
-    def is_multipart(self) -> bool:
-        return self.content_type.maintype == "multipart"
-
-    @property
-    def is_message(self) -> bool:
-        """True for message/rfc822 and message/global (whose body is a message)."""
-        return self.content_type.maintype == "message" and (
-            self.content_type.subtype in MESSAGE_SUBTYPES
-        )
-
-
-_ENVELOPE_NAMES: Final = (
-    b"date",
-    b"subject",
-    b"from",
-    b"sender",
-    b"reply-to",
-    b"to",
-    b"cc",
-    b"bcc",
-    b"in-reply-to",
-    b"message-id",
-)
-
-
-class _PartSlots:
-    """Part's memory layout with plain attribute assignment, to build parts fast.
-
-    A frozen dataclass sets each field through ``object.__setattr__``, which made ``Part(...)``
-    the costliest single step of parsing a small part (15 fields). :func:`_new_part` fills one
-    of these and then gives it the class Part (same slots, so Python allows the change); the
-    result equals, and behaves exactly as, ``Part(...)`` with the same values.
-    """
-
-    __slots__ = (
-        "body_end",
-        "body_start",
-        "children",
-        "content_id",
-        "content_type",
-        "description",
-        "disposition",
-        "encoding",
-        "envelope",
-        "header_start",
-        "language",
-        "lines",
-        "location",
-        "md5",
-        "message",
-    )
-
-    def __init__(
-        self,
-        header_start: int,
-        body_start: int,
-        body_end: int,
-        content_type: ContentType,
-        encoding: str | None,
-        content_id: bytes | None,
-        description: bytes | None,
-        md5: bytes | None,
-        disposition: Disposition | None,
-        language: tuple[str, ...] | None,
-        location: bytes | None,
-        lines: int,
-        children: tuple[Part, ...],
-        message: Part | None,
-        envelope: EnvelopeFields | None,
-    ) -> None:
-        self.header_start = header_start
-        self.body_start = body_start
-        self.body_end = body_end
-        self.content_type = content_type
-        self.encoding = encoding
-        self.content_id = content_id
-        self.description = description
-        self.md5 = md5
-        self.disposition = disposition
-        self.language = language
-        self.location = location
-        self.lines = lines
-        self.children = children
-        self.message = message
-        self.envelope = envelope
-
-
-# CPython lays slots out in sorted name order, so equal name sets mean equal layouts.
-assert sorted(_PartSlots.__slots__) == sorted(field.name for field in fields(Part))
-
-
-def _new_part(
-    header_start: int,
-    body_start: int,
-    body_end: int,
-    content_type: ContentType,
-    encoding: str | None,
-    content_id: bytes | None,
-    description: bytes | None,
-    md5: bytes | None,
-    disposition: Disposition | None,
-    language: tuple[str, ...] | None,
-    location: bytes | None,
-    lines: int,
-    children: tuple[Part, ...],
-    message: Part | None,
-    envelope: EnvelopeFields | None,
-) -> Part:
-    """``Part(...)`` with the same positional arguments, built through :class:`_PartSlots`."""
-    part = _PartSlots(
-        header_start,
-        body_start,
-        body_end,
-        content_type,
-        encoding,
-        content_id,
-        description,
-        md5,
-        disposition,
-        language,
-        location,
-        lines,
-        children,
-        message,
-        envelope,
-    )
-    part.__class__ = Part  # type: ignore[assignment]
-    return cast(Part, part)
 
 
 def _header_end(buf: bytes, start: int, end: int) -> int:
@@ -224,55 +70,6 @@ def _header_end(buf: bytes, start: int, end: int) -> int:
     if lf >= 0:
         return lf + 2
     return end if crlf < 0 else crlf + 3
-
-
-def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:
-    """The raw (still folded) values ENVELOPE needs, from the first field of each name."""
-    values = []
-    for name in _ENVELOPE_NAMES:
-        field = first.get(name)
-        values.append(None if field is None else field.value.lstrip(b" \t"))
-    return EnvelopeFields(*values)
-
-
-class _EnvelopeSlots:
-    """EnvelopeFields' memory layout with plain attribute assignment (see _PartSlots)."""
-
-    __slots__ = (
-        "bcc",
-        "cc",
-        "date",
-        "from_",
-        "in_reply_to",
-        "message_id",
-        "reply_to",
-        "sender",
-        "subject",
-        "to",
-    )
-
-    def __init__(self, values: dict[bytes, bytes]) -> None:
-        get = values.get
-        self.date = get(b"date")
-        self.subject = get(b"subject")
-        self.from_ = get(b"from")
-        self.sender = get(b"sender")
-        self.reply_to = get(b"reply-to")
-        self.to = get(b"to")
-        self.cc = get(b"cc")
-        self.bcc = get(b"bcc")
-        self.in_reply_to = get(b"in-reply-to")
-        self.message_id = get(b"message-id")
-
-
-assert sorted(_EnvelopeSlots.__slots__) == sorted(field.name for field in fields(EnvelopeFields))
-
-
-def _envelope(values: dict[bytes, bytes]) -> EnvelopeFields:
-    """``EnvelopeFields(*map(values.get, _ENVELOPE_NAMES))``, built through _EnvelopeSlots."""
-    built = _EnvelopeSlots(values)
-    built.__class__ = EnvelopeFields  # type: ignore[assignment]
-    return cast(EnvelopeFields, built)
 
 
 class _Stop(NamedTuple):
@@ -349,6 +146,8 @@ class _TreeBuilder:
         boundary, which would cost more than parsing a small message."""
         buf = self.buf
         delimiter = active.delimiter
+        # "--" after the boundary closes (RFC 2046 §5.1.1); compared byte by byte, which costs
+        # less than a startswith call.
         if delimiter is not None:  # one boundary: the first line that starts with it
             at = buf.find(delimiter, pos if pos > 0 else 0, end)
             if at < 0:
@@ -361,7 +160,7 @@ class _TreeBuilder:
                 (
                     part_end if part_end > pos else pos + 1,
                     active.innermost,
-                    buf.startswith(b"--", after, end),
+                    after + 2 <= end and buf[after] == 0x2D and buf[after + 1] == 0x2D,
                     end if eol < 0 else eol + 1,
                 ),
             )
@@ -381,7 +180,7 @@ class _TreeBuilder:
     def _stop(self, at: int, after: int, found: int, pos: int, end: int) -> _Stop:
         """The delimiter line whose LF is at ``at`` and whose boundary ends at ``after``."""
         buf = self.buf
-        close = buf.startswith(b"--", after, end)
+        close = after + 2 <= end and buf[after] == 0x2D and buf[after + 1] == 0x2D
         eol = buf.find(b"\n", after, end)
         part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
         if part_end <= pos:
@@ -394,7 +193,8 @@ class _TreeBuilder:
         The blank line is looked for within :data:`MAX_HEADER_BYTES`; a header without one runs
         up to the next delimiter (a part with only a header and an empty body).
         """
-        window = min(start + MAX_HEADER_BYTES, end)
+        # (no min(): a builtin call costs more than the comparison)
+        window = end if start + MAX_HEADER_BYTES > end else start + MAX_HEADER_BYTES
         buf = self.buf
         body_start = _header_end(buf, start, window)
         if body_start == window and window < end:
@@ -420,16 +220,13 @@ class _TreeBuilder:
         buf = self.buf
         self.parts += 1
         body_start, stop = self.header_end(start, end, active)
-        fields = wanted_fields(buf, start, body_start, root)
-        get = fields.get
-        raw = get(b"content-type")
-        ctype = default if raw is None else parse_content_type(raw)
-        unread = len(fields) - (raw is not None)  # fields not looked at yet
-        raw = get(b"content-transfer-encoding")
-        encoding = None
-        if raw is not None:
-            unread -= 1
-            encoding = _COMMON_ENCODINGS.get(raw) or parse_token_value(raw)
+        if root:
+            fields = wanted_fields(buf, start, body_start, True)
+            ctype, encoding, extras = _content(fields, default)
+            envelope = _envelope(fields)
+        else:
+            ctype, encoding, extras = _part_content(buf, start, body_start, default)
+            envelope = None
         children: tuple[Part, ...] = ()
         message: Part | None = None
         nested = depth < MAX_DEPTH and self.parts < MAX_PARTS and stop is None
@@ -443,9 +240,7 @@ class _TreeBuilder:
             if stop is None:
                 stop = self.find_stop(body_start - 1, end, active)
             body_end = stop.part_end if stop else end
-        # Only Content-Type and Content-Transfer-Encoding is the common case: skip the lookups.
-        extras = _extras(fields) if unread else _NO_EXTRAS
-        part = _PartSlots(  # what _new_part does, without the extra call
+        part = _PartSlots(  # what model._new_part does, without the extra call
             start,
             body_start,
             body_end,
@@ -455,7 +250,7 @@ class _TreeBuilder:
             buf.count(b"\n", body_start, body_end),
             children,
             message,
-            _envelope(fields) if root else None,
+            envelope,
         )
         part.__class__ = Part  # type: ignore[assignment]
         return cast(Part, part), stop
@@ -512,6 +307,51 @@ def _extras(fields: dict[bytes, bytes]) -> _Extras:
         None if language is None else parse_language(language),
         get(b"content-location"),
     )
+
+
+_Content = tuple[ContentType, str | None, _Extras]
+
+# A body part's Content-* results by its header bytes: mail programs write the same few part
+# headers ("Content-Type: text/plain; charset=utf-8" and "Content-Transfer-Encoding: 7bit")
+# again and again. A multipart's header carries a boundary unique to its message and is not
+# kept. Our own bounds on the cache: entries (emptied when full) and header bytes.
+PART_HEADER_CACHE_ENTRIES: Final = 512
+PART_HEADER_CACHE_BYTES: Final = 256
+_part_headers: dict[bytes, _Content] = register_cache({})
+
+
+def _content(fields: dict[bytes, bytes], default: ContentType) -> _Content:
+    """Content-Type, Content-Transfer-Encoding and the other Content-* values of a part."""
+    get = fields.get
+    raw = get(b"content-type")
+    ctype = default if raw is None else parse_content_type(raw)
+    unread = len(fields) - (raw is not None)  # fields not looked at yet
+    raw = get(b"content-transfer-encoding")
+    encoding = None
+    if raw is not None:
+        unread -= 1
+        encoding = _COMMON_ENCODINGS.get(raw) or parse_token_value(raw)
+    # Only Content-Type and Content-Transfer-Encoding is the common case: skip the lookups.
+    return ctype, encoding, (_extras(fields) if unread else _NO_EXTRAS)
+
+
+def _part_content(buf: bytes, start: int, body_start: int, default: ContentType) -> _Content:
+    """_content of the body part header ``buf[start:body_start]``, cached when it is short.
+
+    The result depends only on the header's bytes (and on ``default``, which is why parts of a
+    multipart/digest, RFC 2046 §5.1.5, bypass the cache)."""
+    if body_start - start > PART_HEADER_CACHE_BYTES or default is not TEXT_PLAIN:
+        return _content(wanted_fields(buf, start, body_start, False), default)
+    key = buf[start:body_start]
+    known = _part_headers.get(key)
+    if known is not None:
+        return known
+    content = _content(wanted_fields(buf, start, body_start, False), default)
+    if content[0].maintype != "multipart":
+        if len(_part_headers) >= PART_HEADER_CACHE_ENTRIES:
+            _part_headers.clear()
+        _part_headers[key] = content
+    return content
 
 
 def _is_encapsulated(ctype: ContentType, encoding: str | None) -> bool:
