@@ -5,6 +5,7 @@ Everything here talks to 127.0.0.1 only; nothing in bench/ ever targets another 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -183,16 +184,34 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (a server's worker processes), from /proc."""
-    found = [pid]
-    for parent in found:
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                found.extend(int(child) for child in task.read_text().split())
-            except (OSError, ValueError):
-                continue
+def process_tree(root: int) -> list[int]:
+    """`root` and every process under it (a server's workers, Dovecot's children), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])  # proc(5): field 4
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
     return found
+
+
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU time of every process under `roots`, threads and reaped children included."""
+    total = 0
+    for root in roots:
+        for pid in process_tree(root):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                # proc(5) fields 14-17: utime, stime, and cutime + cstime of reaped
+                # children (Dovecot's pop3/imap processes end at QUIT/LOGOUT).
+                total += sum(int(value) for value in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def tree_peak_rss_kb(pid: int) -> int | None:

@@ -45,7 +45,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from _common import BENCH_DOMAIN, BENCH_PASSWORD, LOOPBACK, free_port, percentile, wait_for_port
+from _common import (
+    BENCH_DOMAIN,
+    BENCH_PASSWORD,
+    LOOPBACK,
+    free_port,
+    percentile,
+    process_tree,
+    tree_cpu_seconds,
+    wait_for_port,
+)
 from _imapload import MIX, Client, Worker, run_mix, tidy
 from pillarbox.auth.passwords import hash_password
 from pillarbox.mime.cache import dump_tree
@@ -242,22 +251,6 @@ def fill_maildir(path: Path, messages: list[tuple[bytes, bool]], owner: pwd.stru
     os.chown(path, owner.pw_uid, owner.pw_gid)
 
 
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 @contextlib.contextmanager
 def dovecot(messages: list[tuple[bytes, bool]], work: Path) -> Iterator[tuple[int, list[int]]]:
     """Dovecot with the messages in FORMAT (mdbox: its format for large mailboxes)."""
@@ -317,25 +310,11 @@ def master_pid(config: Path) -> int:
     raise RuntimeError("dovecot master process not found")
 
 
-def cpu_seconds(roots: list[int]) -> float:
-    """CPU time of every process under `roots` (threads and reaped children included)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for root in roots:
-        for pid in descendants(root):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                # utime + stime, plus cutime + cstime of children already reaped
-                # (Dovecot's imap processes end at LOGOUT).
-                total += sum(int(value) for value in fields[11:15])
-    return total / ticks
-
-
 def memory_kb(roots: list[int]) -> int:
     """Proportional set size of every process under `roots` (shared pages split)."""
     total = 0
     for root in roots:
-        for pid in descendants(root):
+        for pid in process_tree(root):
             with contextlib.suppress(OSError, ValueError):
                 for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                     if line.startswith("Pss:"):
@@ -375,9 +354,9 @@ async def measure_mix(
         workers.append(Worker(client, random.Random(n), base, small_message()))
     deadline = time.perf_counter() + seconds
     # Read CPU while every connection is open: Dovecot's imap processes end at LOGOUT.
-    before = cpu_seconds(roots)
+    before = tree_cpu_seconds(roots)
     await asyncio.gather(*(run_mix(worker, deadline, only) for worker in workers))
-    used = cpu_seconds(roots) - before
+    used = tree_cpu_seconds(roots) - before
     await asyncio.gather(*(tidy(worker) for worker in workers))
     for worker in workers:
         await worker.client.command("LOGOUT")

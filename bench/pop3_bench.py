@@ -36,7 +36,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from _common import BENCH_DOMAIN, BENCH_PASSWORD, LOOPBACK, free_port, make_message, wait_for_port
+from _common import (
+    BENCH_DOMAIN,
+    BENCH_PASSWORD,
+    LOOPBACK,
+    free_port,
+    make_message,
+    tree_cpu_seconds,
+    wait_for_port,
+)
 
 PILLARBOX: Final = Path(sys.executable).parent / "pillarbox"
 DOVECOT: Final = Path("/usr/sbin/dovecot")
@@ -233,42 +241,9 @@ def remaining(port: int, user: str, password: str) -> int:
 
 # -- server CPU ----------------------------------------------------------------------------
 
-CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 # Dovecot ends its pop3 process after QUIT; its master reaps it (adding its CPU to the
 # master's children time) shortly after. Wait that long before the second reading.
 REAP_WAIT: Final = 0.5
-
-
-def _proc_stats() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, CPU seconds of itself and its reaped children)."""
-    found: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        # proc(5): fields 4 (ppid) and 14-17 (utime, stime, cutime, cstime), 1-based.
-        ticks = sum(int(value) for value in fields[11:15])
-        found[int(entry.name)] = (int(fields[1]), ticks / CLOCK_TICKS)
-    return found
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds used so far by `root` and every process under it (live or reaped)."""
-    stats = _proc_stats()
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in stats.items():
-        children.setdefault(parent, []).append(pid)
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            total += stats[pid][1]
-            todo.extend(children.get(pid, ()))
-    return total
 
 
 # -- the servers ---------------------------------------------------------------------------
@@ -388,10 +363,10 @@ def bench_target(target: str, maildir: Path, work: Path, count: int, sync: bool 
         if sync:
             os.sync()
         time.sleep(REAP_WAIT)
-        cpu_before = tree_cpu(pid)
+        cpu_before = tree_cpu_seconds([pid])
         result = run_session(port, USER, BENCH_PASSWORD, count)
         time.sleep(REAP_WAIT)
-        result = replace(result, cpu=tree_cpu(pid) - cpu_before)
+        result = replace(result, cpu=tree_cpu_seconds([pid]) - cpu_before)
         left = remaining(port, USER, BENCH_PASSWORD)
     if left:
         raise RuntimeError(f"{target}: {left} messages left after QUIT")

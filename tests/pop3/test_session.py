@@ -74,9 +74,6 @@ class FakeStream:
         self.output += data
         self.written.set()
 
-    async def send_many(self, chunks: list[bytes]) -> None:
-        self.write(chunks)
-
     def write(self, chunks: list[bytes]) -> bool:
         for chunk in chunks:
             self.output += chunk

@@ -144,7 +144,7 @@ class StreamProtocol(asyncio.Protocol):
 
 
 class Stream:
-    """What sessions' drivers use: receive_some, send_all, start_tls, close."""
+    """What sessions' drivers use: receive_some, write + drain (or send_all), start_tls, close."""
 
     def __init__(self, protocol: StreamProtocol, tls: bool = False) -> None:
         assert protocol.transport is not None
@@ -218,11 +218,6 @@ class Stream:
 
     async def send_all(self, data: bytes) -> None:
         if self.write([data]):
-            await self.drain()
-
-    async def send_many(self, chunks: list[bytes]) -> None:
-        """Write several buffers with one call (writev under uvloop), without joining them."""
-        if self.write(chunks):
             await self.drain()
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
