@@ -457,7 +457,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
-    args.idle = [int(s) for s in args.idle.split(",") if s]
+    args.idle = [int(s) for s in args.idle.split(",") if s and int(s) > 0]
     args.ops = frozenset(s for s in args.ops.split(",") if s)
     unknown = args.ops - {name for name, _ in MIX}
     if unknown:

@@ -121,3 +121,42 @@ def test_an_own_write_one_modseq_ahead_moves_the_log_without_a_read(tmp_path: Pa
         assert latest.changed[0].flags == frozenset({"\\Flagged"})
 
     run(tmp_path, check)
+
+
+def test_changes_from_the_feed_extend_the_log_without_a_read(tmp_path: Path) -> None:
+    async def check(harness: Harness) -> None:
+        await harness.append()
+        box = await harness.store.get_mailbox(harness.account.id, "INBOX")
+        reads = ChangeReads(harness.store)
+        feed = harness.store.subscribe(harness.account.id)
+        start = box.highestmodseq
+        await reads.changes(box.id, start, start, box.uidvalidity)
+        await harness.append()
+        await harness.store.store_flags(box.id, [Uid(1)], frozenset({"\\Seen"}), frozenset())
+        await harness.store.expunge(box.id, [Uid(2)])
+        calls = counting(harness)
+        offered = []
+        while (change := feed.get_nowait()) is not None:
+            reads.offer(change)
+            offered.append(change.modseq)
+        top = (await harness.store.get_mailbox_by_id(box.id)).highestmodseq
+        assert offered == [start + 1, start + 2, start + 3] and top == start + 3
+        news = await reads.changes(box.id, start, top, box.uidvalidity)
+        assert calls == []  # the feed's details answered
+        direct = await harness.store.changes_since(box.id, start)
+        assert (news.changed, news.expunged) == (direct.changed, direct.expunged)
+        assert (news.mailbox.highestmodseq, news.mailbox.uidnext) == (top, direct.mailbox.uidnext)
+        calls.clear()
+        # A change the log cannot join (a gap before it) is left for a read.
+        await harness.store.store_flags(box.id, [Uid(1)], frozenset({"a"}), frozenset())
+        await harness.store.store_flags(box.id, [Uid(1)], frozenset({"b"}), frozenset())
+        feed.get_nowait()
+        last = feed.get_nowait()
+        assert last is not None
+        reads.offer(last)
+        latest = await reads.changes(box.id, start, last.modseq, box.uidvalidity)
+        assert calls == [top]
+        assert latest.changed == (await harness.store.changes_since(box.id, start)).changed
+        feed.close()
+
+    run(tmp_path, check)

@@ -315,3 +315,22 @@ def test_every_command_type_has_a_parse_example() -> None:
 def test_state_tables_cover_every_command() -> None:
     assert set(typing.get_args(c.Command)) == c.SELECTED | c.NOT_AUTHENTICATED
     assert c.ANY_STATE <= c.NOT_AUTHENTICATED and c.AUTHENTICATED <= c.SELECTED
+
+
+def test_a_repeated_line_parses_to_the_same_command_under_each_tag() -> None:
+    line = b" UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+    first, second = parse_command([b"a1" + line]), parse_command([b"b2" + line])
+    assert isinstance(first, Parsed) and isinstance(second, Parsed)
+    assert (first.tag, second.tag) == ("a1", "b2")
+    assert first.command == second.command
+    # The same text after an invalid tag is still refused for its tag.
+    assert parse_command([b'"x"' + line]) == Bad(
+        None, UntaggedStatus(Status.BAD, "Missing or invalid tag")
+    )
+
+
+def test_logins_are_not_kept_after_their_command() -> None:
+    from pillarbox.imap import parser
+
+    parse_command([b'a1 LOGIN "jane" "secret-password"'])
+    assert not any(b"secret-password" in line for line in parser._parsed)

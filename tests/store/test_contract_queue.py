@@ -11,11 +11,14 @@ from store_helpers import account, body
 from pillarbox.store.api import (
     INBOX,
     Change,
+    ChangeDetail,
     ChangeFeed,
     Delivery,
     DsnRecipient,
     Envelope,
     LocalTarget,
+    MailboxId,
+    ModSeq,
     NotFound,
     QueueId,
     QuotaExceeded,
@@ -154,18 +157,36 @@ async def next_change(feed: ChangeFeed) -> Change:
     return await asyncio.wait_for(feed.get(), timeout=5)
 
 
+async def expect_change(store: Store, feed: ChangeFeed, mailbox_id: MailboxId) -> Change:
+    """The next change names the mailbox at its HIGHESTMODSEQ, and its detail (if the backend
+    gives one) is exactly what `changes_since` reports of that MODSEQ."""
+    change = await next_change(feed)
+    box = await store.get_mailbox_by_id(mailbox_id)
+    assert (change.mailbox_id, change.modseq) == (mailbox_id, box.highestmodseq)
+    if change.detail is not None:
+        read = await store.changes_since(mailbox_id, ModSeq(change.modseq - 1))
+        assert change.detail == ChangeDetail(
+            box.uidvalidity, box.uidnext, read.changed, read.expunged
+        )
+    return change
+
+
 async def test_the_feed_announces_appends_flag_changes_and_expunges(store: Store) -> None:
     jane = await account(store)
     feed = store.subscribe(jane.id)
     entry = await store.append(jane.id, INBOX, body())
-    assert await next_change(feed) == Change(entry.mailbox_id, entry.modseq)
-    [flagged] = await store.store_flags(
-        entry.mailbox_id, [entry.uid], frozenset({"\\Seen"}), frozenset()
+    assert (await expect_change(store, feed, entry.mailbox_id)).modseq == entry.modseq
+    other = await store.append(jane.id, INBOX, body())
+    assert (await expect_change(store, feed, entry.mailbox_id)).modseq == other.modseq
+    flagged = await store.store_flags(
+        entry.mailbox_id, [entry.uid, other.uid], frozenset({"\\Seen"}), frozenset()
     )
-    assert await next_change(feed) == Change(entry.mailbox_id, flagged.modseq)
+    change = await expect_change(store, feed, entry.mailbox_id)
+    assert change.modseq == flagged[0].modseq
     await store.expunge(entry.mailbox_id, [entry.uid])
-    box = await store.get_mailbox_by_id(entry.mailbox_id)
-    assert await next_change(feed) == Change(entry.mailbox_id, box.highestmodseq)
+    change = await expect_change(store, feed, entry.mailbox_id)
+    if change.detail is not None:
+        assert change.detail.expunged == (entry.uid,)
     feed.close()
 
 
@@ -179,7 +200,7 @@ async def test_the_feed_is_per_account_and_silent_about_failures(store: Store) -
         (await store.get_mailbox(jane.id, INBOX)).id, [Uid(1)], frozenset({"x"}), frozenset()
     )
     entry = await store.append(john.id, INBOX, body())
-    assert await next_change(john_feed) == Change(entry.mailbox_id, entry.modseq)
+    assert (await expect_change(store, john_feed, entry.mailbox_id)).modseq == entry.modseq
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(jane_feed.get(), timeout=0.1)
     john_feed.close()
@@ -194,5 +215,5 @@ async def test_every_subscriber_gets_the_change(store: Store) -> None:
     feeds = [store.subscribe(jane.id) for _ in range(3)]
     entry = await store.append(jane.id, "Sent", body())
     for feed in feeds:
-        assert await next_change(feed) == Change(entry.mailbox_id, entry.modseq)
+        assert (await expect_change(store, feed, entry.mailbox_id)).modseq == entry.modseq
         feed.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pillarbox.store.api import (
+    Change,
     Mailbox,
     MailboxChanges,
     MailboxEntry,
@@ -160,6 +161,25 @@ class ChangeReads:
         uidnext = Uid(max(log.mailbox.uidnext, max(e.uid for e in changed) + 1))
         box = dataclasses.replace(log.mailbox, highestmodseq=modseq, uidnext=uidnext)
         log.add(MailboxChanges(box, tuple(sorted(changed, key=lambda e: e.uid)), ()))
+
+    def offer(self, change: Change) -> None:
+        """A change from the feed. One that carries its detail and directly follows the
+        log's top extends the log as `changes_since` would, without a read (every later
+        session asking up to it is then answered from memory); otherwise it is left for
+        the next `changes` to read."""
+        detail = change.detail
+        if detail is None:
+            return
+        mailbox_id = change.mailbox_id
+        log = self._logs.get(mailbox_id)
+        if log is None or change.modseq != log.top + 1 or mailbox_id in self._flying:
+            return
+        if log.mailbox.uidvalidity != detail.uidvalidity:
+            return
+        uidnext = Uid(max(log.mailbox.uidnext, detail.uidnext))
+        box = dataclasses.replace(log.mailbox, highestmodseq=change.modseq, uidnext=uidnext)
+        changed = tuple(sorted(detail.changed, key=lambda e: e.uid))
+        log.add(MailboxChanges(box, changed, tuple(sorted(detail.expunged))))
 
     def _start(self, mailbox_id: MailboxId, since: ModSeq, changes: MailboxChanges) -> None:
         log = _Log(since, changes.mailbox)

@@ -80,6 +80,7 @@ class IdleHub:
                 log.exception("imap.idle_hub", mailbox=change.mailbox_id)
 
     async def _announce(self, account: _Account, change: Change) -> None:
+        self._reads.offer(change)
         watching = [i for i in account.idlers.values() if i.view.mailbox_id == change.mailbox_id]
         if not watching:
             return

@@ -36,6 +36,14 @@ ESEARCH_OPTIONS: Final = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 # RFC 5258 §3 selection options and return options we implement (RFC 6154 §5.1, §5.2).
 LIST_SELECTION: Final = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 LIST_RETURN: Final = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE"})
+# A client sends the same few command lines again and again (its FETCH of the newest
+# headers, SEARCH UNSEEN, NOOP); what follows the tag parses to the same frozen value, which
+# every session may share. Lines with literals are not kept, nor commands that carry a
+# password (nothing secret stays in memory longer than its command).
+PARSED_LINES: Final = 1024
+MAX_PARSED_LINE: Final = 512
+_SECRET_COMMANDS: Final = (c.Login, c.Authenticate)
+_parsed: dict[bytes, c.Command] = {}
 # RFC 6154 §2 special-use attributes, canonical spelling by upper-case.
 SPECIAL_USE: Final = {
     a.upper(): a
@@ -68,6 +76,26 @@ class _Refused(Exception):
 
 def parse_command(parts: list[bytes]) -> Parsed | Bad:
     """Parse one framed command (see `lexer`); never raises."""
+    if len(parts) != 1:
+        return _parse(parts)
+    line = parts[0]
+    tag, space, rest = line.partition(b" ")
+    known = _parsed.get(rest) if space else None
+    if known is not None and TAG.fullmatch(tag):
+        return Parsed(tag.decode("ascii"), known)
+    result = _parse(parts)
+    if (
+        isinstance(result, Parsed)
+        and len(rest) <= MAX_PARSED_LINE
+        and not isinstance(result.command, _SECRET_COMMANDS)
+    ):
+        if len(_parsed) >= PARSED_LINES:
+            _parsed.clear()
+        _parsed[rest] = result.command
+    return result
+
+
+def _parse(parts: list[bytes]) -> Parsed | Bad:
     lexer = Lexer(parts)
     found = lexer.match(TAG)
     if found is None or not lexer.skip(b" "):

@@ -272,6 +272,7 @@ class ImapSession:
 
     def note_change(self, change: api.Change) -> None:
         """The driver took a change from the feed while idling."""
+        self.context.change_reads.offer(change)
         view = self.view
         if view is not None and change.mailbox_id == view.mailbox_id:
             view.heard(change.modseq)
@@ -288,7 +289,9 @@ class ImapSession:
         feed = self.feed
         if feed is None:
             return
+        offer = self.context.change_reads.offer
         while (change := feed.get_nowait()) is not None:
+            offer(change)
             if change.mailbox_id == view.mailbox_id:
                 view.heard(change.modseq)
 

@@ -190,11 +190,27 @@ class MailboxChanges:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeDetail:
+    """Everything one MODSEQ did to a mailbox (RFC 7162 §3.1.1: one write takes one)."""
+
+    uidvalidity: int
+    uidnext: Uid  # the mailbox's UIDNEXT after the change
+    changed: tuple[MailboxEntry, ...]  # entries added or re-flagged, as they are now
+    expunged: tuple[Uid, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
-    """One entry of the change feed: a mailbox gained, lost or changed messages."""
+    """One entry of the change feed: a mailbox gained, lost or changed messages.
+
+    `detail`, when the backend gives it, is what `changes_since(modseq - 1)` would have
+    reported of this MODSEQ, so a reader that is up to `modseq - 1` needs no read; None
+    (or a gap in the MODSEQs) means asking `changes_since`.
+    """
 
     mailbox_id: MailboxId
     modseq: ModSeq
+    detail: ChangeDetail | None = None
 
 
 class Store(Protocol):

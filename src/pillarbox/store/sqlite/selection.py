@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar, cast
@@ -26,7 +25,7 @@ from pillarbox.store.api import (
 )
 from pillarbox.store.sqlite import rows
 from pillarbox.store.sqlite.accounts import get_mailbox_by_id
-from pillarbox.store.sqlite.messages import _SELECT_ENTRIES
+from pillarbox.store.sqlite.messages import _SELECT_ENTRIES, id_list
 from pillarbox.store.sqlite.schema import KEYWORDS_CONDITION, UNSEEN_CONDITION
 from pillarbox.store.sqlite.writer import Txn
 
@@ -197,7 +196,7 @@ def get_entries(
 def _entry_rows(
     conn: sqlite3.Connection, mailbox_id: MailboxId, uids: Sequence[Uid]
 ) -> list[rows.Row]:
-    return conn.execute(_SELECT_ENTRIES, (mailbox_id, json.dumps(uids))).fetchall()
+    return conn.execute(_SELECT_ENTRIES, (mailbox_id, id_list(uids))).fetchall()
 
 
 def claim_recent(txn: Txn, mailbox_id: MailboxId, up_to: Uid) -> Uid:
@@ -250,7 +249,7 @@ def get_messages(
 ) -> dict[MessageId, tuple[bytes, bytes | None]]:
     cursor = conn.execute(
         "SELECT id, body, parsed FROM message WHERE id IN (SELECT value FROM json_each(?))",
-        (json.dumps([int(m) for m in message_ids]),),
+        (id_list(message_ids),),
     )
     return {
         MessageId(row[0]): (bytes(row[1]), None if row[2] is None else bytes(row[2]))

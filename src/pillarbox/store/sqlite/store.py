@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -41,6 +39,7 @@ from pillarbox.store.api import (
 )
 from pillarbox.store.feed import ChangeHub, QueueFeed
 from pillarbox.store.sqlite import accounts, messages, queue, schema, selection
+from pillarbox.store.sqlite.readers import ReaderPool
 from pillarbox.store.sqlite.writer import Publisher, Txn, Writer, WriterStats, translate
 
 T = TypeVar("T")
@@ -94,10 +93,7 @@ class SqliteStore:
         self._on_commit = on_commit
         self._writer: Writer | None = None
         self._write_conn: sqlite3.Connection | None = None
-        self._readers: ThreadPoolExecutor | None = None
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._reader_lock = threading.Lock()
-        self._local = threading.local()
+        self._readers: ReaderPool | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -110,7 +106,12 @@ class SqliteStore:
         lock = self.path.with_name(self.path.name + WRITE_LOCK_SUFFIX)
         self._writer = Writer(conn, self._publish, self.stats, lock_path=lock)
         self._writer.start()
-        self._readers = ThreadPoolExecutor(READER_THREADS, "pillarbox-store-reader")
+        self._readers = ReaderPool(self._connect_reader, READER_THREADS, translate)
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        conn = connect(self.path)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
 
     def _open_writer(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,11 +130,7 @@ class SqliteStore:
             self._writer = None
         if self._readers is not None:
             readers, self._readers = self._readers, None
-            await asyncio.to_thread(readers.shutdown)
-        with self._reader_lock:
-            conns, self._reader_conns = self._reader_conns, []
-        for conn in conns:
-            conn.close()
+            await asyncio.to_thread(readers.close)
         if self._write_conn is not None:
             self._write_conn.close()
             self._write_conn = None
@@ -155,21 +152,7 @@ class SqliteStore:
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None:
             raise StoreUnavailable("the store is not open")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, query)
-
-    def _run_read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        try:
-            if conn is None:
-                conn = connect(self.path)
-                conn.execute("PRAGMA query_only = ON")
-                self._local.conn = conn
-                with self._reader_lock:
-                    self._reader_conns.append(conn)
-            return query(conn)
-        except sqlite3.Error as exc:
-            raise translate(exc) from exc
+        return await self._readers.read(query)
 
     # -- domains -------------------------------------------------------------------------
 
