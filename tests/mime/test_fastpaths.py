@@ -208,7 +208,6 @@ def test_fast_builders_have_the_dataclass_layouts() -> None:
     # Each builder class must have exactly the slots of the frozen dataclass it turns into.
     pairs = [
         (model._PartSlots, Part),
-        (model._EnvelopeSlots, parts.EnvelopeFields),
         (headers._ContentTypeSlots, ContentType),
         (headers._HeaderFieldSlots, headers.HeaderField),
     ]
@@ -221,3 +220,47 @@ def test_fast_builders_have_the_dataclass_layouts() -> None:
     )
     field = headers.split_fields(b"Subject: hi\r\n\r\n", 0, 15)[0]
     assert field == headers.HeaderField(b"subject", b" hi", 0, 13)
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=HEADERS, before=st.sampled_from([b"", b"X: y\r\n\r\n"]))
+def test_lazy_envelope_equals_the_one_from_split_fields(header: bytes, before: bytes) -> None:
+    buf = before + header + b"\r\n\r\nbody"
+    start = len(before)
+    end = parts._header_end(buf, start, len(buf))
+    lazy = model.EnvelopeFields.from_header(buf, start, end)
+    first: dict[bytes, headers.HeaderField] = {}
+    for field in headers.split_fields(buf, start, end):
+        first.setdefault(field.name, field)
+    eager = model.envelope_fields(first)
+    assert lazy == eager
+    assert hash(lazy) == hash(eager)
+    assert repr(lazy) == repr(eager)
+    assert lazy._source is None  # found once, then the message bytes are let go
+    assert imapview.envelope(lazy) == imapview.envelope(eager)
+
+
+def test_envelope_fields_read_like_a_record() -> None:
+    env = model.EnvelopeFields(subject=b"hi", message_id=b"<a@b>")
+    assert (env.subject, env.message_id, env.date, env.from_) == (b"hi", b"<a@b>", None, None)
+    assert env.values()[1] == b"hi"
+    assert env == model.EnvelopeFields(subject=b"hi", message_id=b"<a@b>")
+    assert env != model.EnvelopeFields(subject=b"ho", message_id=b"<a@b>")
+    assert "subject=b'hi'" in repr(env)
+    tree = parse(b"Subject: lazy\r\nFrom: a@b.example\r\n\r\nbody\r\n")
+    assert tree.envelope is not None
+    assert tree.envelope.subject == b"lazy"
+    assert tree.envelope.from_ == b"a@b.example"
+
+
+PARAM_WORDS = st.sampled_from(["charset", "Charset", "utf-8", "a b", 'a"b', "a\\b", "é", "\t", ""])
+
+
+@given(st.lists(st.tuples(PARAM_WORDS, PARAM_WORDS), min_size=1, max_size=4), st.booleans())
+def test_plain_parameter_lists_are_quoted_as_one_by_one(
+    pairs: list[tuple[str, str]], default_charset: bool
+) -> None:
+    expected = [imapview._quote(name) + b" " + imapview._quote(value) for name, value in pairs]
+    if default_charset and not any(name.lower() == "charset" for name, _ in pairs):
+        expected.append(imapview.DEFAULT_CHARSET)
+    assert imapview._params(tuple(pairs), default_charset) == b"(" + b" ".join(expected) + b")"

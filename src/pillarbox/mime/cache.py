@@ -57,7 +57,7 @@ def _encode(part: Part) -> list[Any]:
         part.lines,
         [_encode(child) for child in part.children],
         None if part.message is None else _encode(part.message),
-        None if env is None else [_b(getattr_env(env, i)) for i in range(len(_ENV_ORDER))],
+        None if env is None else [_b(value) for value in env.values()],
     ]
 
 
@@ -77,18 +77,7 @@ _ENV_ORDER: Final = (
 
 def getattr_env(env: EnvelopeFields, index: int) -> bytes | None:
     """The envelope field at ``index`` in :data:`_ENV_ORDER` (explicit table, no name magic)."""
-    values = (
-        env.date,
-        env.subject,
-        env.from_,
-        env.sender,
-        env.reply_to,
-        env.to,
-        env.cc,
-        env.bcc,
-        env.in_reply_to,
-        env.message_id,
-    )
+    values = env.values()
     return values[index]
 
 

@@ -135,12 +135,12 @@ def split_fields(buf: bytes, start: int, end: int) -> list[HeaderField]:
     return fields
 
 
-_FOLD_RE: Final = re.compile(rb"\r?\n")
-
-
 def unfold(value: bytes) -> bytes:
-    """RFC 5322 §2.2.3: unfolding removes each CRLF that is followed by WSP."""
-    return _FOLD_RE.sub(b"", value)
+    """RFC 5322 §2.2.3: unfolding removes each CRLF that is followed by WSP.
+
+    Every CRLF and bare LF goes (a CR alone stays); two replaces cost less than a regex sub.
+    """
+    return value.replace(b"\r\n", b"").replace(b"\n", b"") if b"\n" in value else value
 
 
 def first_value(fields: list[HeaderField], name: bytes) -> bytes | None:

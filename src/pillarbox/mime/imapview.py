@@ -214,22 +214,22 @@ def envelope(fields: EnvelopeFields) -> bytes:
 
     Sender and Reply-To default to From when absent (RFC 3501 §7.4.2).
     """
-    from_ = NIL if fields.from_ is None else address_list(fields.from_)
-    sender = address_list(fields.sender) if fields.sender else NIL
-    reply_to = address_list(fields.reply_to) if fields.reply_to else NIL
-    subject = NIL if fields.subject is None else string_for_humans(fields.subject)
+    date, subject, from_, sender, reply_to, to, cc, bcc, in_reply_to, message_id = fields.values()
+    from_list = NIL if from_ is None else address_list(from_)
+    sender_list = address_list(sender) if sender else NIL
+    reply_list = address_list(reply_to) if reply_to else NIL
     # Absent fields are NIL without a call (most messages have no Cc, Bcc or In-Reply-To).
     items = (
-        NIL if fields.date is None else nstring_nolf(fields.date),
-        subject,
-        from_,
-        from_ if sender == NIL else sender,
-        from_ if reply_to == NIL else reply_to,
-        NIL if fields.to is None else address_list(fields.to),
-        NIL if fields.cc is None else address_list(fields.cc),
-        NIL if fields.bcc is None else address_list(fields.bcc),
-        NIL if fields.in_reply_to is None else nstring_nolf(fields.in_reply_to),
-        NIL if fields.message_id is None else nstring_nolf(fields.message_id),
+        NIL if date is None else nstring_nolf(date),
+        NIL if subject is None else string_for_humans(subject),
+        from_list,
+        from_list if sender_list == NIL else sender_list,
+        from_list if reply_list == NIL else reply_list,
+        NIL if to is None else address_list(to),
+        NIL if cc is None else address_list(cc),
+        NIL if bcc is None else address_list(bcc),
+        NIL if in_reply_to is None else nstring_nolf(in_reply_to),
+        NIL if message_id is None else nstring_nolf(message_id),
     )
     return b"(" + b" ".join(items) + b")"
 
@@ -274,19 +274,31 @@ def _quote(value: str) -> bytes:
 _NIL_PARAMS_WITH_CHARSET: Final = b"(" + DEFAULT_CHARSET + b")"
 
 
+# A character that keeps header text from being written as a plain quoted string (astring).
+_NOT_PLAIN_TEXT_RE: Final = re.compile('["\\\\\r\n\x00\x80-\U0010ffff]')
+
+
 def _params(params: Params, default_charset: bool) -> bytes:
     if not params:
         return _NIL_PARAMS_WITH_CHARSET if default_charset else NIL
+    words = [word for pair in params for word in pair]
+    if _NOT_PLAIN_TEXT_RE.search("".join(words)) is None:  # all plain: quote them in one go
+        quoted = b'("' + '" "'.join(words).encode("ascii") + b'"'
+        if default_charset and not _has_charset(params):
+            return quoted + b" " + DEFAULT_CHARSET + b")"
+        return quoted + b")"
     known = _QUOTED_WORDS.get
-    items = []
-    has_charset = False
-    for name, value in params:
-        items.append((known(name) or _quote(name)) + b" " + (known(value) or _quote(value)))
-        if name == "charset" or name.lower() == "charset":
-            has_charset = True
-    if default_charset and not has_charset:
+    items = [
+        (known(name) or _quote(name)) + b" " + (known(value) or _quote(value))
+        for name, value in params
+    ]
+    if default_charset and not _has_charset(params):
         items.append(DEFAULT_CHARSET)
     return b"(" + b" ".join(items) + b")"
+
+
+def _has_charset(params: Params) -> bool:
+    return any(name == "charset" or name.lower() == "charset" for name, _ in params)
 
 
 _NO_EXTENSIONS: Final = b"NIL NIL NIL"

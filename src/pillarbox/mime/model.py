@@ -1,7 +1,8 @@
 """The records of a part tree: :class:`Part` and :class:`EnvelopeFields` (RFC 2045, RFC 3501).
 
-They are frozen dataclasses; the parser builds them through slot twins (``_PartSlots``,
-``_EnvelopeSlots``) that skip a frozen dataclass's ``object.__setattr__`` per field.
+Part is a frozen dataclass that the parser builds through a slot twin (``_PartSlots``) that
+skips a frozen dataclass's ``object.__setattr__`` per field. EnvelopeFields is an immutable
+value whose fields are found in the header on first use.
 :mod:`pillarbox.mime.parts` re-exports the public names.
 """
 
@@ -11,25 +12,144 @@ from dataclasses import dataclass, fields
 from typing import Final, cast
 
 from pillarbox.mime.headers import TEXT_PLAIN, ContentType, Disposition, HeaderField
+from pillarbox.mime.scan import ENVELOPE_NAMES, envelope_values
 
 # RFC 2046 §5.2.1 and RFC 6532 §3.7: body parts that contain a whole message.
 MESSAGE_SUBTYPES: Final = frozenset({"rfc822", "global"})
 
 
-@dataclass(frozen=True, slots=True)
-class EnvelopeFields:
-    """Raw unfolded values of the header fields IMAP ENVELOPE reports (RFC 3501 §7.4.2)."""
+_EnvelopeValues = tuple[
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+]
+_NO_VALUES: Final[_EnvelopeValues] = (None, None, None, None, None, None, None, None, None, None)
 
-    date: bytes | None = None
-    subject: bytes | None = None
-    from_: bytes | None = None
-    sender: bytes | None = None
-    reply_to: bytes | None = None
-    to: bytes | None = None
-    cc: bytes | None = None
-    bcc: bytes | None = None
-    in_reply_to: bytes | None = None
-    message_id: bytes | None = None
+
+class EnvelopeFields:
+    """Raw values of the header fields IMAP ENVELOPE reports (RFC 3501 §7.4.2), leading white
+    space removed and still folded; None for an absent field.
+
+    An immutable value (equal when the values are equal). The parser builds it with
+    :meth:`from_header`, which keeps only where the header is and finds the fields on first
+    use: parsing for BODYSTRUCTURE alone never pays for them. The message bytes are held until
+    then and let go after.
+    """
+
+    __slots__ = ("_source", "_values")
+
+    def __init__(
+        self,
+        date: bytes | None = None,
+        subject: bytes | None = None,
+        from_: bytes | None = None,
+        sender: bytes | None = None,
+        reply_to: bytes | None = None,
+        to: bytes | None = None,
+        cc: bytes | None = None,
+        bcc: bytes | None = None,
+        in_reply_to: bytes | None = None,
+        message_id: bytes | None = None,
+    ) -> None:
+        self._source: tuple[bytes, int, int] | None = None
+        self._values: _EnvelopeValues | None = (
+            *(date, subject, from_, sender, reply_to),
+            *(to, cc, bcc, in_reply_to, message_id),
+        )
+
+    @classmethod
+    def from_header(cls, buf: bytes, start: int, end: int) -> EnvelopeFields:
+        """The fields of the header ``buf[start:end]``, found when first asked for."""
+        built = cls.__new__(cls)
+        built._source = (buf, start, end)
+        built._values = None
+        return built
+
+    def values(self) -> _EnvelopeValues:
+        """All ten values in ENVELOPE order (date, subject, from, sender, reply-to, to, cc,
+        bcc, in-reply-to, message-id)."""
+        values = self._values
+        if values is None:
+            source = self._source
+            found = envelope_values(*source) if source is not None else {}
+            get = found.get
+            values = self._values = (
+                *(get(b"date"), get(b"subject"), get(b"from"), get(b"sender")),
+                *(get(b"reply-to"), get(b"to"), get(b"cc"), get(b"bcc")),
+                *(get(b"in-reply-to"), get(b"message-id")),
+            )
+            self._source = None
+        return values
+
+    @property
+    def date(self) -> bytes | None:
+        """Date."""
+        return self.values()[0]
+
+    @property
+    def subject(self) -> bytes | None:
+        """Subject."""
+        return self.values()[1]
+
+    @property
+    def from_(self) -> bytes | None:
+        """From."""
+        return self.values()[2]
+
+    @property
+    def sender(self) -> bytes | None:
+        """Sender."""
+        return self.values()[3]
+
+    @property
+    def reply_to(self) -> bytes | None:
+        """Reply-To."""
+        return self.values()[4]
+
+    @property
+    def to(self) -> bytes | None:
+        """To."""
+        return self.values()[5]
+
+    @property
+    def cc(self) -> bytes | None:
+        """Cc."""
+        return self.values()[6]
+
+    @property
+    def bcc(self) -> bytes | None:
+        """Bcc."""
+        return self.values()[7]
+
+    @property
+    def in_reply_to(self) -> bytes | None:
+        """In-Reply-To."""
+        return self.values()[8]
+
+    @property
+    def message_id(self) -> bytes | None:
+        """Message-ID."""
+        return self.values()[9]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EnvelopeFields):
+            return NotImplemented
+        return self.values() == other.values()
+
+    def __hash__(self) -> int:
+        return hash(self.values())
+
+    def __repr__(self) -> str:
+        names = ("date", "subject", "from_", "sender", "reply_to", "to", "cc", "bcc")
+        pairs = zip((*names, "in_reply_to", "message_id"), self.values(), strict=True)
+        return "EnvelopeFields(" + ", ".join(f"{name}={value!r}" for name, value in pairs) + ")"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,20 +187,6 @@ class Part:
         return self.content_type.maintype == "message" and (
             self.content_type.subtype in MESSAGE_SUBTYPES
         )
-
-
-_ENVELOPE_NAMES: Final = (
-    b"date",
-    b"subject",
-    b"from",
-    b"sender",
-    b"reply-to",
-    b"to",
-    b"cc",
-    b"bcc",
-    b"in-reply-to",
-    b"message-id",
-)
 
 
 class _PartSlots:
@@ -191,47 +297,7 @@ def _new_part(
 def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:
     """The raw (still folded) values ENVELOPE needs, from the first field of each name."""
     values = []
-    for name in _ENVELOPE_NAMES:
+    for name in ENVELOPE_NAMES:
         field = first.get(name)
         values.append(None if field is None else field.value.lstrip(b" \t"))
     return EnvelopeFields(*values)
-
-
-class _EnvelopeSlots:
-    """EnvelopeFields' memory layout with plain attribute assignment (see _PartSlots)."""
-
-    __slots__ = (
-        "bcc",
-        "cc",
-        "date",
-        "from_",
-        "in_reply_to",
-        "message_id",
-        "reply_to",
-        "sender",
-        "subject",
-        "to",
-    )
-
-    def __init__(self, values: dict[bytes, bytes]) -> None:
-        get = values.get
-        self.date = get(b"date")
-        self.subject = get(b"subject")
-        self.from_ = get(b"from")
-        self.sender = get(b"sender")
-        self.reply_to = get(b"reply-to")
-        self.to = get(b"to")
-        self.cc = get(b"cc")
-        self.bcc = get(b"bcc")
-        self.in_reply_to = get(b"in-reply-to")
-        self.message_id = get(b"message-id")
-
-
-assert sorted(_EnvelopeSlots.__slots__) == sorted(field.name for field in fields(EnvelopeFields))
-
-
-def _envelope(values: dict[bytes, bytes]) -> EnvelopeFields:
-    """``EnvelopeFields(*map(values.get, _ENVELOPE_NAMES))``, built through _EnvelopeSlots."""
-    built = _EnvelopeSlots(values)
-    built.__class__ = EnvelopeFields  # type: ignore[assignment]
-    return cast(EnvelopeFields, built)

@@ -29,11 +29,10 @@ from pillarbox.mime.model import (
     MESSAGE_SUBTYPES,
     EnvelopeFields,
     Part,
-    _envelope,
     _PartSlots,
     envelope_fields,
 )
-from pillarbox.mime.scan import wanted_fields
+from pillarbox.mime.scan import content_fields
 
 __all__ = [
     "IDENTITY_ENCODINGS",
@@ -100,6 +99,8 @@ class _Bounds(NamedTuple):
 
 
 _NO_BOUNDS: Final = _Bounds((), {}, (), None, 0)
+# TreeBuilder.header_end's answer when it did not look for the delimiter after the header.
+_UNSEARCHED: Final = _Stop(-1, -1, False, -1)
 _make_bounds: Final = functools.partial(tuple.__new__, _Bounds)
 
 
@@ -152,18 +153,7 @@ class _TreeBuilder:
             at = buf.find(delimiter, pos if pos > 0 else 0, end)
             if at < 0:
                 return None
-            after = at + len(delimiter)
-            eol = buf.find(b"\n", after, end)
-            part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
-            return _new_stop(
-                _Stop,
-                (
-                    part_end if part_end > pos else pos + 1,
-                    active.innermost,
-                    after + 2 <= end and buf[after] == 0x2D and buf[after + 1] == 0x2D,
-                    end if eol < 0 else eol + 1,
-                ),
-            )
+            return self.delimiter_stop(at, at + len(delimiter), pos, end, active.innermost)
         if not active.lengths:
             return None
         positions = active.positions
@@ -177,6 +167,25 @@ class _TreeBuilder:
             at = buf.find(b"\n--", at + 1, end)
         return None
 
+    def delimiter_stop(self, at: int, after: int, pos: int, end: int, found: int) -> _Stop:
+        """The delimiter line whose LF is at ``at`` and whose boundary (number ``found``) ends
+        at ``after``, found by a search from ``pos``."""
+        buf = self.buf
+        close = False
+        if after + 2 <= end:  # "\r\n" or "--" usually follows: no search for the line end
+            next_two = buf[after : after + 2]
+            if next_two == b"\r\n":
+                line_end = after + 2
+            else:
+                close = next_two == b"--"
+                eol = buf.find(b"\n", after, end)
+                line_end = end if eol < 0 else eol + 1
+        else:
+            eol = buf.find(b"\n", after, end)
+            line_end = end if eol < 0 else eol + 1
+        part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
+        return _new_stop(_Stop, (part_end if part_end > pos else pos + 1, found, close, line_end))
+
     def _stop(self, at: int, after: int, found: int, pos: int, end: int) -> _Stop:
         """The delimiter line whose LF is at ``at`` and whose boundary ends at ``after``."""
         buf = self.buf
@@ -187,8 +196,12 @@ class _TreeBuilder:
             part_end = pos + 1
         return _make_stop((part_end, found, close, end if eol < 0 else eol + 1))
 
-    def header_end(self, start: int, end: int, active: _Bounds) -> tuple[int, _Stop | None]:
-        """Where the header at ``start`` ends, and the delimiter that cut it short if any.
+    def header_end(
+        self, start: int, end: int, active: _Bounds
+    ) -> tuple[int, _Stop | None, _Stop | None]:
+        """Where the header at ``start`` ends, the delimiter that cut it short if any, and the
+        first delimiter after the header when the search found it on the way (None: there is
+        none; :data:`_UNSEARCHED`: not looked for).
 
         The blank line is looked for within :data:`MAX_HEADER_BYTES`; a header without one runs
         up to the next delimiter (a part with only a header and an empty body).
@@ -199,13 +212,27 @@ class _TreeBuilder:
         body_start = _header_end(buf, start, window)
         if body_start == window and window < end:
             stop = self.find_stop(start - 1, end, active)
-            return (stop.part_end if stop else end), stop
+            return (stop.part_end if stop else end), stop, _UNSEARCHED
+        delimiter = active.delimiter
+        if delimiter is not None:  # one boundary: its next delimiter cuts the header or the body
+            at = buf.find(delimiter, start - 1 if start else 0, end)
+            if at < 0:
+                return body_start, None, None
+            after = at + len(delimiter)
+            if after <= body_start:  # (a boundary holds no LF: it cannot straddle the blank line)
+                stop = self.delimiter_stop(at, after, start - 1, body_start, active.innermost)
+                return stop.part_end, stop, _UNSEARCHED
+            return (
+                body_start,
+                None,
+                self.delimiter_stop(at, after, body_start - 1, end, active.innermost),
+            )
         # Most headers hold no line that starts with "--": skip the search for them.
         if active.lengths and buf.find(b"\n--", start - 1 if start else 0, body_start) >= 0:
             stop = self.find_stop(start - 1, body_start, active)
             if stop is not None:
-                return stop.part_end, stop
-        return body_start, None
+                return stop.part_end, stop, _UNSEARCHED
+        return body_start, None, _UNSEARCHED
 
     def entity(
         self,
@@ -219,11 +246,10 @@ class _TreeBuilder:
         """Parse the entity at ``start``; return it and the delimiter that ended it."""
         buf = self.buf
         self.parts += 1
-        body_start, stop = self.header_end(start, end, active)
-        if root:
-            fields = wanted_fields(buf, start, body_start, True)
-            ctype, encoding, extras = _content(fields, default)
-            envelope = _envelope(fields)
+        body_start, stop, ahead = self.header_end(start, end, active)
+        if root:  # a message: its ENVELOPE fields are found when first asked for
+            ctype, encoding, extras = _content(content_fields(buf, start, body_start), default)
+            envelope = EnvelopeFields.from_header(buf, start, body_start)
         else:
             ctype, encoding, extras = _part_content(buf, start, body_start, default)
             envelope = None
@@ -238,7 +264,11 @@ class _TreeBuilder:
             body_end = stop.part_end if stop else end
         else:
             if stop is None:
-                stop = self.find_stop(body_start - 1, end, active)
+                stop = (
+                    ahead
+                    if ahead is not _UNSEARCHED
+                    else self.find_stop(body_start - 1, end, active)
+                )
             body_end = stop.part_end if stop else end
         part = _PartSlots(  # what model._new_part does, without the extra call
             start,
@@ -341,12 +371,12 @@ def _part_content(buf: bytes, start: int, body_start: int, default: ContentType)
     The result depends only on the header's bytes (and on ``default``, which is why parts of a
     multipart/digest, RFC 2046 §5.1.5, bypass the cache)."""
     if body_start - start > PART_HEADER_CACHE_BYTES or default is not TEXT_PLAIN:
-        return _content(wanted_fields(buf, start, body_start, False), default)
+        return _content(content_fields(buf, start, body_start), default)
     key = buf[start:body_start]
     known = _part_headers.get(key)
     if known is not None:
         return known
-    content = _content(wanted_fields(buf, start, body_start, False), default)
+    content = _content(content_fields(buf, start, body_start), default)
     if content[0].maintype != "multipart":
         if len(_part_headers) >= PART_HEADER_CACHE_ENTRIES:
             _part_headers.clear()

@@ -36,9 +36,23 @@ _MESSAGE_FIELD_RE: Final = re.compile(
     rb"\n(?=[bcdfimrstBCDFIMRST])(" + _CONTENT + rb"|" + _ENVELOPE + rb")" + _VALUE,
     re.IGNORECASE,
 )
+_ENVELOPE_FIELD_RE: Final = re.compile(
+    rb"\n(?=[bcdfimrstBCDFIMRST])(" + _ENVELOPE + rb")" + _VALUE, re.IGNORECASE
+)
 _CONTENT_PREFIX: Final = b"content-"
+# RFC 3501 §7.4.2: the fields ENVELOPE reports, in its order.
+ENVELOPE_NAMES: Final = (
+    *(b"date", b"subject", b"from", b"sender", b"reply-to"),
+    *(b"to", b"cc", b"bcc", b"in-reply-to", b"message-id"),
+)
 # Fewer bytes than this cannot hold MAX_HEADER_FIELDS lines (each non-blank line is >= 2 bytes).
 _FEW_FIELDS_BYTES: Final = 2 * (MAX_HEADER_FIELDS - 1)
+
+
+def envelope_values(buf: bytes, start: int, end: int) -> dict[bytes, bytes]:
+    """Raw values (still folded, leading white space removed) of the first field of each
+    ENVELOPE name in the header ``buf[start:end]``; keys are lower-case names."""
+    return content_fields(buf, start, end, _ENVELOPE_FIELD_RE)
 
 
 def wanted_fields(buf: bytes, start: int, end: int, message: bool) -> dict[bytes, bytes]:
@@ -47,12 +61,18 @@ def wanted_fields(buf: bytes, start: int, end: int, message: bool) -> dict[bytes
     Keys are lower-case names. Content-* values are unfolded; ENVELOPE values (``message``
     only) stay folded as ENVELOPE writes them. Leading white space is removed from both.
     """
+    return content_fields(buf, start, end, _MESSAGE_FIELD_RE if message else _PART_FIELD_RE)
+
+
+def content_fields(
+    buf: bytes, start: int, end: int, pattern: re.Pattern[bytes] = _PART_FIELD_RE
+) -> dict[bytes, bytes]:
+    """wanted_fields without ``message``: the Content-* fields, or those ``pattern`` finds."""
     size = end - start
     if size > _FEW_FIELDS_BYTES and (
         size > MAX_HEADER_BYTES or buf.count(b"\n", start, end) >= MAX_HEADER_FIELDS
     ):
         return _from_split_fields(buf, start, end)
-    pattern = _MESSAGE_FIELD_RE if message else _PART_FIELD_RE
     # The names follow a line feed: search from the one before the header, or from a copy
     # that starts with one (a message's own header at offset 0).
     if start and buf[start - 1] == 0x0A:
