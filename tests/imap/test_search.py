@@ -126,3 +126,30 @@ def test_flag_search_numbers_matches_the_client_knows(
     no_terms = (frozenset[str](), frozenset[str]())
     found = asyncio.run(_by_flags(View(), Store(), no_terms))  # type: ignore[arg-type]
     assert (found.seqs, found.uids) == (seqs, uids)
+
+
+def test_a_message_id_given_to_new_content_is_searched_as_that_content(tmp_path: Path) -> None:
+    """The store reuses the id of the newest message once it is gone; a session that
+    searched the old message must match the new one on its own bytes."""
+
+    async def check(harness: Harness) -> None:
+        inbox = await harness.inbox_id()
+        await harness.append()
+        old = await harness.store.append(
+            harness.account.id, INBOX, b"Subject: alpha\r\n\r\nthe old words here\r\n"
+        )
+        client = harness.client()
+        client.greet()
+        await client.line("a LOGIN jane@example.test secret")
+        await client.line("b SELECT INBOX")
+        assert b"* SEARCH 2\r\n" in await client.line('c SEARCH BODY "old words"')
+        await harness.store.expunge(inbox, [old.uid])
+        new = await harness.store.append(
+            harness.account.id, INBOX, b"Subject: beta\r\n\r\nshort\r\n"
+        )
+        assert new.message_id == old.message_id  # the case this test is about
+        await client.line("d NOOP")
+        assert b"* SEARCH 2\r\n" in await client.line('e SEARCH BODY "short"')
+        assert b"* SEARCH\r\n" in await client.line('f SEARCH BODY "old words"')
+
+    run(tmp_path, check)

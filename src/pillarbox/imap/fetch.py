@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -23,9 +22,6 @@ from pillarbox.mime import sections as mime_sections
 from pillarbox.mime.parts import Part, parse
 from pillarbox.store.api import MailboxEntry, MessageId, Store
 
-# Parse trees kept per session: a client that fetches ENVELOPE then BODYSTRUCTURE then a
-# section of the same few messages should not reload the cache each time.
-TREE_CACHE_SIZE: Final = 256
 # FETCH reads bodies in batches: at most this many messages or octets per store read, so
 # that a FETCH 1:* BODY[] of a large mailbox never holds more than one batch of bodies.
 FETCH_BATCH_MESSAGES: Final = 64
@@ -74,23 +70,14 @@ def flag_list(flags: frozenset[str], recent: bool) -> bytes:
 
 
 class MessageSource:
-    """Bodies and parse trees of one session's messages, with a small LRU of trees."""
+    """Bodies and parse trees of one session's messages, read a batch at a time.
+
+    Trees come from the store's parse cache next to each body, never from a table keyed
+    by message id: a backend may give a gone message's id to new content.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._trees: OrderedDict[MessageId, Part] = OrderedDict()
-
-    async def body(self, message_id: MessageId) -> bytes:
-        return await self.store.get_body(message_id)
-
-    async def tree(self, message_id: MessageId, body: bytes | None = None) -> Part:
-        tree = self._trees.get(message_id)
-        if tree is not None:
-            self._trees.move_to_end(message_id)
-            return tree
-        tree = await self._load_tree(message_id, body)
-        self._remember(message_id, tree)
-        return tree
 
     async def load_many(
         self, entries: Sequence[MailboxEntry]
@@ -99,36 +86,15 @@ class MessageSource:
         found = await self.store.get_messages([e.message_id for e in entries])
         out: dict[MessageId, tuple[bytes, Part]] = {}
         for message_id, (body, cached) in found.items():
-            # Not from the LRU: a message id may name new content once its message is gone.
             tree = None
             if cached is not None:
                 with contextlib.suppress(mime_cache.CacheFormatError):
                     tree = mime_cache.load_tree(cached)
-            if tree is None:
+            if tree is None:  # none yet, or an older format: parse and keep it
                 tree = parse(body)
                 await self.store.set_message_cache(message_id, mime_cache.dump_tree(tree))
-            self._remember(message_id, tree)
             out[message_id] = (body, tree)
         return out
-
-    def _remember(self, message_id: MessageId, tree: Part) -> None:
-        self._trees[message_id] = tree
-        self._trees.move_to_end(message_id)
-        if len(self._trees) > TREE_CACHE_SIZE:
-            self._trees.popitem(last=False)
-
-    async def _load_tree(self, message_id: MessageId, body: bytes | None) -> Part:
-        cached = await self.store.get_message_cache(message_id)
-        if cached is not None:
-            try:
-                return mime_cache.load_tree(cached)
-            except mime_cache.CacheFormatError:
-                pass  # an older format: parse again and replace it below
-        if body is None:
-            body = await self.body(message_id)
-        tree = parse(body)
-        await self.store.set_message_cache(message_id, mime_cache.dump_tree(tree))
-        return tree
 
 
 class Message(NamedTuple):

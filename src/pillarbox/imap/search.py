@@ -19,7 +19,7 @@ from typing import Final
 
 from pillarbox.imap import commands as cmd
 from pillarbox.imap import responses
-from pillarbox.imap.fetch import MessageSource
+from pillarbox.imap.fetch import MessageSource, batches
 from pillarbox.imap.selected import SelectedMailbox
 from pillarbox.imap.sequence import format_set
 from pillarbox.mime import text as mime_text
@@ -255,7 +255,8 @@ async def run_search(
         return await _by_flags(view, store, terms)
     entries = await store.list_entries(view.mailbox_id)
     scope = Scope(view.exists, view.uids[-1] if view.uids else 0)
-    found = Found()
+    verdicts: list[tuple[Candidate, Verdict]] = []
+    undecided: dict[int, Candidate] = {}  # by index in `verdicts`
     for entry in entries:
         seq = view.seq_of(entry.uid)
         if seq is None:
@@ -263,14 +264,39 @@ async def run_search(
         candidate = Candidate(seq, entry, view.is_recent(entry.uid))
         verdict = evaluate(key, candidate, scope)
         if verdict is None:
-            candidate.body = await source.body(entry.message_id)
-            candidate.tree = await source.tree(entry.message_id, candidate.body)
-            verdict = evaluate(key, candidate, scope)
+            undecided[len(verdicts)] = candidate
+        verdicts.append((candidate, verdict))
+    for index, verdict in await _by_content(key, scope, source, undecided):
+        verdicts[index] = (verdicts[index][0], verdict)
+    found = Found()
+    for candidate, verdict in verdicts:
         if verdict:
-            found.seqs.append(seq)
-            found.uids.append(entry.uid)
-            found.modseq = max(found.modseq, entry.modseq)
+            found.seqs.append(candidate.seq)
+            found.uids.append(candidate.entry.uid)
+            found.modseq = max(found.modseq, candidate.entry.modseq)
     return found
+
+
+async def _by_content(
+    key: cmd.SearchKey, scope: Scope, source: MessageSource, undecided: dict[int, Candidate]
+) -> list[tuple[int, bool]]:
+    """Verdicts of the candidates that need their message: one store read per batch of
+    FETCH's size, each batch's bodies let go before the next is read."""
+    out: list[tuple[int, bool]] = []
+    waiting = list(undecided.items())
+    done = 0
+    for batch in batches([candidate.entry for _, candidate in waiting]):
+        loaded = await source.load_many(batch)
+        for index, candidate in waiting[done : done + len(batch)]:
+            content = loaded.get(candidate.entry.message_id)
+            if content is None:
+                out.append((index, False))  # expunged meanwhile (RFC 2180 §4.1)
+                continue
+            candidate.body, candidate.tree = content
+            out.append((index, bool(evaluate(key, candidate, scope))))
+            candidate.body = candidate.tree = None
+        done += len(batch)
+    return out
 
 
 def search_response(found: Found, uid: bool, modseq: bool) -> responses.Untagged:
