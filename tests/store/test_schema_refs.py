@@ -55,3 +55,26 @@ async def test_an_expunge_of_many_bodies_leaves_no_counts_behind(tmp_path: Path)
         await store.expunge(box, [r.entries[0].uid for r in results[:3]])
         assert _refs(path) == [(r.message_id, 1) for r in results[3:]]
         assert (await store.get_mailbox_by_id(box)).messages == 2
+
+
+async def test_the_id_of_a_gone_message_is_never_given_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schema version 4: a reader still holding a gone message's id (a POP3 maildrop) must
+    not find another message (perhaps another account's) under it."""
+    path = tmp_path / "db"
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+        async with SqliteStore(path) as store:
+            jane = await account(store)
+            await store.deliver(to(LocalTarget(jane.id)))
+            newest = await store.deliver(to(LocalTarget(jane.id), data=body("newest")))
+    async with SqliteStore(path) as store:  # migrated to version 4: counting goes on
+        for _ in range(2):
+            entry = newest.entries[0]
+            await store.expunge(entry.mailbox_id, [entry.uid])  # the newest is gone
+            with pytest.raises(NotFound):
+                await store.get_body(newest.message_id)
+            again = await store.deliver(to(LocalTarget(jane.id), data=body("again")))
+            assert again.message_id == newest.message_id + 1
+            newest = again

@@ -70,11 +70,8 @@ def flag_list(flags: frozenset[str], recent: bool) -> bytes:
 
 
 class MessageSource:
-    """Bodies and parse trees of one session's messages, read a batch at a time.
-
-    Trees come from the store's parse cache next to each body, never from a table keyed
-    by message id: a backend may give a gone message's id to new content.
-    """
+    """Bodies and parse trees of one session's messages, read a batch at a time; the
+    trees come from the store's parse cache, read with the bodies."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -6,8 +6,8 @@ on the message's bytes, which never change once stored (DESIGN.md), so one rende
 every later FETCH of any session, without loading the body or walking its header again.
 
 Values are keyed by mailbox, UIDVALIDITY and UID (RFC 3501 §2.3.1.1: that triple never
-names other content), not by the store's message id, which a backend may reuse once the
-message it named is gone. Flags, MODSEQ and the like are per entry and never cached here.
+names other content), what a FETCH knows before it reads anything. Flags, MODSEQ and the
+like are per entry and never cached here.
 """
 
 from __future__ import annotations

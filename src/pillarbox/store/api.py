@@ -15,7 +15,9 @@ from typing import NewType, Protocol
 
 AccountId = NewType("AccountId", int)
 MailboxId = NewType("MailboxId", int)
-MessageId = NewType("MessageId", int)  # one stored body, shared by mailbox entries
+# One stored body, shared by mailbox entries and queue entries. Never given to another
+# body once its own is gone: a reader holding an id finds that body or NotFound.
+MessageId = NewType("MessageId", int)
 QueueId = NewType("QueueId", int)
 Uid = NewType("Uid", int)
 ModSeq = NewType("ModSeq", int)

@@ -33,7 +33,7 @@ from pillarbox.store.api import (
 )
 from pillarbox.store.sqlite import queue, rows
 from pillarbox.store.sqlite.accounts import get_mailbox_by_id
-from pillarbox.store.sqlite.schema import KEYWORDS_CONDITION
+from pillarbox.store.sqlite.schema import KEYWORDS_CONDITION, NEXT_MESSAGE_ID
 from pillarbox.store.sqlite.writer import Txn
 
 _QUOTA_SQL = (
@@ -50,6 +50,11 @@ _TAKE_UID_SQL = (
     "(SELECT COALESCE(SUM(m.size), 0) FROM mailbox AS m WHERE m.account_id = mailbox.account_id)"
 )
 
+# Ids from the counter of schema v4: never one a gone message had.
+_INSERT_MESSAGE: Final = (
+    "INSERT INTO message (id, body, size, parsed) VALUES "  # noqa: S608 - a constant
+    f"((SELECT value FROM meta WHERE key = '{NEXT_MESSAGE_ID}'), ?, ?, ?)"
+)
 _SELECT_ENTRIES = (
     f"{rows.SELECT_ENTRY} WHERE mailbox_id = ? "  # noqa: S608
     "AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid"
@@ -98,10 +103,7 @@ def deliver(txn: Txn, delivery: Delivery) -> DeliveryResult:
     if not delivery.local and not delivery.remote:
         raise ValueError("a delivery needs a local target or a remote recipient")
     size = len(delivery.body)
-    cursor = txn.conn.execute(
-        "INSERT INTO message (body, size, parsed) VALUES (?, ?, ?)",
-        (delivery.body, size, delivery.parsed),
-    )
+    cursor = txn.conn.execute(_INSERT_MESSAGE, (delivery.body, size, delivery.parsed))
     message_id = MessageId(cursor.lastrowid or 0)
     entries = tuple(
         _add_entry(txn, target, message_id, size, delivery.received_at) for target in delivery.local

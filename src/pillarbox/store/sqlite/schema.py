@@ -182,7 +182,22 @@ SCHEMA_V3: Final[tuple[str, ...]] = (
     END""",
 )
 
-MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
+# Version 4: a message id is never given again. An INTEGER PRIMARY KEY takes the largest
+# id + 1, so once the newest message was gone (expunged everywhere, delivered out) the next
+# delivery took its id, and a reader still holding the old id (a POP3 maildrop, a FETCH
+# between its entry read and its body read) could get the new message's bytes: perhaps
+# another account's. A counter in meta hands ids out as AUTOINCREMENT would, without
+# rebuilding the table of bodies.
+NEXT_MESSAGE_ID: Final = "next_message_id"
+SCHEMA_V4: Final[tuple[str, ...]] = (
+    f"""INSERT INTO meta (key, value)
+        SELECT '{NEXT_MESSAGE_ID}', COALESCE(max(id), 0) + 1 FROM message""",  # noqa: S608
+    f"""CREATE TRIGGER message_numbered AFTER INSERT ON message BEGIN
+        UPDATE meta SET value = max(value, NEW.id + 1) WHERE key = '{NEXT_MESSAGE_ID}';
+    END""",  # noqa: S608
+)
+
+MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
 
 
 def latest_version() -> int:
