@@ -237,11 +237,12 @@ def search_flags(
         terms.append(UNSEEN_CONDITION)
         source = _UNSEEN_FROM
     where = " AND ".join(["mailbox_id = ?", *terms])
-    cursor = conn.execute(
-        f"SELECT uid FROM {source} WHERE {where} ORDER BY uid",  # noqa: S608 - fixed terms
+    # One string and a C-level split, as in `snapshot`: SEARCH UNSEEN may match thousands.
+    row = conn.execute(
+        f"SELECT group_concat(uid) FROM (SELECT uid FROM {source} WHERE {where} ORDER BY uid)",  # noqa: S608 - fixed terms
         (mailbox_id, *sorted(present), *lacks),
-    )
-    return [Uid(row[0]) for row in cursor]
+    ).fetchone()
+    return cast(list[Uid], list(map(int, row[0].split(",")))) if row[0] else []
 
 
 def get_messages(
