@@ -25,6 +25,9 @@ MAX_NAME_LENGTH: Final = 255  # characters of a whole name
 MAX_DEPTH: Final = 16  # hierarchy levels
 # RFC 6154 §2: the special-use attributes we keep (\All and \Flagged are virtual views).
 SPECIAL_USES: Final = frozenset({"\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"})
+# RFC 5258 §6 list-select-base-opt that we implement: what CHILDINFO can name (RFC 6154
+# makes SPECIAL-USE an independent option, so it never appears there).
+CHILDINFO_OPTIONS: Final = ("SUBSCRIBED",)
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -107,32 +110,88 @@ def attributes(node: Node, subscribed_flag: bool = False) -> list[str]:
     if node.mailbox is not None and node.mailbox.special_use:
         attrs.append(node.mailbox.special_use)
     if subscribed_flag and node.mailbox is not None and node.mailbox.subscribed:
-        attrs.append("\\Subscribed")  # RFC 5258 §3.4
+        attrs.append("\\Subscribed")  # RFC 5258 §3.1, §3.2
     return attrs
 
 
-def _wanted(node: Node, command: cmd.List) -> bool:
-    if "SUBSCRIBED" in command.selection and not (node.mailbox and node.mailbox.subscribed):
+def meets_selection(node: Node, selection: frozenset[str]) -> bool:
+    """RFC 5258 §3: a name must satisfy every selection option (REMOTE adds nothing here:
+    there are no remote mailboxes; RECURSIVEMATCH only adds parents, see `_parents`)."""
+    box = node.mailbox
+    if "SUBSCRIBED" in selection and not (box and box.subscribed):  # RFC 5258 §3.1
         return False
-    return "SPECIAL-USE" not in command.selection or bool(node.mailbox and node.mailbox.special_use)
+    # RFC 6154 §5.2: the SPECIAL-USE selection option lists only special-use mailboxes.
+    return "SPECIAL-USE" not in selection or bool(box and box.special_use)
+
+
+def _parents(
+    nodes: dict[str, Node], selection: frozenset[str], matched: set[str]
+) -> tuple[set[str], set[str]]:
+    """RFC 5258 §3.1 RECURSIVEMATCH: names with a descendant that meets the selection
+    criteria (they get CHILDINFO), and those with such a descendant that no pattern
+    matches (only these are listed when they do not meet the criteria themselves)."""
+    with_child: set[str] = set()
+    with_unlisted_child: set[str] = set()
+    for name, node in nodes.items():
+        if not meets_selection(node, selection):
+            continue
+        levels = name.split(SEPARATOR)
+        for depth in range(1, len(levels)):
+            parent = SEPARATOR.join(levels[:depth])
+            with_child.add(parent)
+            if name not in matched:
+                with_unlisted_child.add(parent)
+    return with_child, with_unlisted_child
+
+
+def _childinfo(selection: frozenset[str]) -> tuple[str, ...]:
+    # RFC 5258 §3.5, §6 childinfo-extended-item: the base selection options in force.
+    return tuple(option for option in CHILDINFO_OPTIONS if option in selection)
 
 
 async def on_list(store: Store, account_id: AccountId, command: cmd.List) -> Responses:
     if not command.extended and command.patterns == ("",):
-        # RFC 3501 §6.3.8: an empty pattern asks for the separator and the root.
+        # RFC 3501 §6.3.8: an empty pattern asks for the separator and the root. RFC 5258
+        # §3: an extended LIST must not; there an empty pattern is ignored (below).
         return [rsp.list_entry(["\\Noselect"], SEPARATOR, "")]
-    nodes = hierarchy(await store.list_mailboxes(account_id))
     regexes = [pattern_regex(command.reference, p) for p in command.patterns if p]
-    show_subscribed = "SUBSCRIBED" in command.returns or "SUBSCRIBED" in command.selection
+    if not regexes:
+        return []
+    nodes = hierarchy(await store.list_mailboxes(account_id))
+    # RFC 5258 §3: a name matching several patterns is listed once (one pass over names).
+    matched = {name for name in nodes if any(rx.fullmatch(name) for rx in regexes)}
+    selection = command.selection
+    with_child: set[str] = set()
+    with_unlisted_child: set[str] = set()
+    if "RECURSIVEMATCH" in selection:
+        with_child, with_unlisted_child = _parents(nodes, selection, matched)
     out: list[rsp.Response] = []
-    for node in nodes.values():
-        if not any(rx.fullmatch(node.name) for rx in regexes) or not _wanted(node, command):
-            continue
-        out.append(rsp.list_entry(attributes(node, show_subscribed), SEPARATOR, node.name))
-        if command.status_items and node.mailbox is not None:
-            # RFC 5819 §2: STATUS follows the mailbox's LIST response.
-            out.append(await status_response(store, node.mailbox, command.status_items))
+    for name in sorted(matched):
+        selected = meets_selection(nodes[name], selection)
+        # RFC 5258 §3.3 rule 2, §3.5: a name failing the criteria is listed only for a
+        # descendant that meets them and is not itself listed (redundant CHILDINFO is not).
+        if selected or name in with_unlisted_child:
+            childinfo = _childinfo(selection) if name in with_child else ()
+            out += await _list_entry(store, command, nodes[name], selected, childinfo)
     return out
+
+
+async def _list_entry(
+    store: Store, command: cmd.List, node: Node, selected: bool, childinfo: tuple[str, ...]
+) -> Responses:
+    """One LIST response, then (RFC 5819 §2) the STATUS of a selectable mailbox that meets
+    the selection criteria; a mailbox gone meanwhile is listed \\Noselect, without STATUS."""
+    status: rsp.Untagged | None = None
+    if command.status_items and selected and node.mailbox is not None:
+        try:
+            status = await status_response(store, node.mailbox, command.status_items)
+        except api.NotFound:
+            node = Node(node.name, None, node.has_children)
+    # RFC 5258 §3.1: the SUBSCRIBED selection option implies the SUBSCRIBED return option.
+    show_subscribed = "SUBSCRIBED" in command.returns or "SUBSCRIBED" in command.selection
+    attrs = attributes(node, show_subscribed)
+    entry = rsp.list_entry(attrs, SEPARATOR, node.name, childinfo=childinfo)
+    return [entry] if status is None else [entry, status]
 
 
 async def on_lsub(store: Store, account_id: AccountId, command: cmd.Lsub) -> Responses:

@@ -36,6 +36,9 @@ ESEARCH_OPTIONS: Final = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 # RFC 5258 §3 selection options and return options we implement (RFC 6154 §5.1, §5.2).
 LIST_SELECTION: Final = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 LIST_RETURN: Final = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE"})
+# RFC 5258 §6 list-select-base-opt: RECURSIVEMATCH (a list-select-mod-opt) needs one of
+# these; REMOTE and SPECIAL-USE (RFC 6154 §6) are list-select-independent-opt.
+LIST_SELECTION_BASE: Final = frozenset({"SUBSCRIBED"})
 # A client sends the same few command lines again and again (its FETCH of the newest
 # headers, SEARCH UNSEEN, NOOP); what follows the tag parses to the same frozen value, which
 # every session may share. Lines with literals are not kept, nor commands that carry a
@@ -254,12 +257,16 @@ def _list(lexer: Lexer) -> c.List:
     """RFC 3501 §6.3.8 with RFC 5258 §6 extended syntax and RFC 5819 RETURN (STATUS)."""
     lexer.sp()
     selection: list[str] = []
-    if lexer.peek() == ord("("):
+    # RFC 5258 §3: selection options, a pattern list or return options (even empty
+    # ones, `LIST () "" ""`) make the command extended.
+    extended = lexer.peek() == ord("(")
+    if extended:
         selection = _options(lexer)
         lexer.sp()
     reference = lexer.mailbox_text(lexer.astring("a reference name"))
     lexer.sp()
     if lexer.skip(b"("):
+        extended = True
         patterns = [_pattern(lexer)]
         while not lexer.skip(b")"):
             lexer.sp()
@@ -267,22 +274,30 @@ def _list(lexer: Lexer) -> c.List:
     else:
         patterns = [_pattern(lexer)]
     returns, status_items = _list_returns(lexer)
-    if not set(selection) <= LIST_SELECTION:
-        raise SyntaxFailure("Unknown LIST selection option")
-    extended = bool(selection) or len(patterns) > 1 or bool(returns) or status_items is not None
+    _check_selection(selection)
     return c.List(
         reference,
         tuple(patterns),
         frozenset(selection),
-        frozenset(returns),
+        frozenset(returns or ()),
         status_items,
-        extended,
+        extended or returns is not None,
     )
 
 
-def _list_returns(lexer: Lexer) -> tuple[list[str], tuple[str, ...] | None]:
+def _check_selection(selection: list[str]) -> None:
+    """RFC 5258 §3: BAD for unknown options and for RECURSIVEMATCH without a base option."""
+    if not set(selection) <= LIST_SELECTION:
+        raise SyntaxFailure("Unknown LIST selection option")
+    # RFC 5258 §3.1 RECURSIVEMATCH, §6 list-select-opts: not alone, not only with REMOTE.
+    if "RECURSIVEMATCH" in selection and not LIST_SELECTION_BASE & set(selection):
+        raise SyntaxFailure("RECURSIVEMATCH needs the SUBSCRIBED selection option")
+
+
+def _list_returns(lexer: Lexer) -> tuple[list[str] | None, tuple[str, ...] | None]:
+    """RFC 5258 §6 list-return-opts, RFC 5819 §4 status-option; None when absent."""
     if not lexer.skip(b" "):
-        return [], None
+        return None, None
     lexer.expect(b"RETURN (", "RETURN (")
     returns: list[str] = []
     status_items: tuple[str, ...] | None = None

@@ -331,11 +331,23 @@ def enabled(capabilities: Iterable[str]) -> Untagged:
 
 
 def list_entry(
-    attributes: Iterable[str], separator: str | None, name: str, kind: bytes = b"LIST"
+    attributes: Iterable[str],
+    separator: str | None,
+    name: str,
+    kind: bytes = b"LIST",
+    childinfo: Sequence[str] = (),
 ) -> Untagged:
-    """`* LIST (\\HasNoChildren) "/" INBOX` (or LSUB with kind=b"LSUB")."""
+    """`* LIST (\\HasNoChildren) "/" INBOX` (or LSUB with kind=b"LSUB").
+
+    `childinfo`: the selection options of RFC 5258 §3.5, sent as the extended data
+    item `("CHILDINFO" ("SUBSCRIBED"))` (§6 mbox-list-extended, options always quoted).
+    """
     delimiter = b"NIL" if separator is None else quoted(separator.encode("ascii"))
-    return Untagged(b" ".join((kind, flag_list(attributes), delimiter, mailbox(name))))
+    data = b" ".join((kind, flag_list(attributes), delimiter, mailbox(name)))
+    if childinfo:
+        options = b" ".join(quoted(option.encode("ascii")) for option in childinfo)
+        data += b' ("CHILDINFO" (' + options + b"))"
+    return Untagged(data)
 
 
 def status(name: str, items: Sequence[tuple[str, int]]) -> Untagged:

@@ -66,6 +66,8 @@ BASE_CAPABILITIES: Final = (
     "CREATE-SPECIAL-USE",
     "CONDSTORE",
     "ESEARCH",  # RFC 4731: SEARCH RETURN (MIN MAX ALL COUNT), checked against §3.1
+    "LIST-EXTENDED",  # RFC 5258: selection/return options, patterns list, CHILDINFO
+    "LIST-STATUS",  # RFC 5819: LIST ... RETURN (STATUS (...))
 )
 SERVER_ID: Final = (("name", "Pillarbox"), ("vendor", "Pillarbox"))
 
