@@ -42,7 +42,8 @@ S: a0 OK [CAPABILITY <*>] Logged in
 # RFC 5258 §5 examples 1-6.
 FOOD = ["Fruit", "Fruit/Apple", "Fruit/Banana", "Tofu", "Vegetable"]
 FOOD += ["Vegetable/Broccoli", "Vegetable/Corn"]
-FOOD_SUBSCRIBED = ["INBOX", "Fruit/Banana", "Vegetable", "Vegetable/Broccoli"]
+# "Fruit/Peach" is subscribed but does not exist (RFC 3501 §6.3.6 keeps such names).
+FOOD_SUBSCRIBED = ["INBOX", "Fruit/Banana", "Fruit/Peach", "Vegetable", "Vegetable/Broccoli"]
 # RFC 5258 §5 example 8.
 FOO = ["Foo", "Foo/Bar", "Foo/Baz", "Moo"]
 # RFC 5258 §5 example 9 ("qux2" itself does not exist).
@@ -52,16 +53,18 @@ TWOS_SUBSCRIBED = [name for name in TWOS if name not in ("foo2", "baz2")]
 
 
 async def mailboxes(harness: Harness, names: Sequence[str], subscribed: Sequence[str]) -> None:
-    """Only INBOX and `names` exist (no superiors made); exactly `subscribed` are."""
-    account = harness.account.id
-    for box in await harness.store.list_mailboxes(account):
-        if box.name == INBOX:
-            await harness.store.set_subscribed(box.id, INBOX in subscribed)
-        else:
-            await harness.store.delete_mailbox(box.id)
+    """Only INBOX and `names` exist (no superiors made); exactly `subscribed` are
+    subscribed (a subscribed name need not exist)."""
+    store, account = harness.store, harness.account.id
+    for box in await store.list_mailboxes(account):
+        if box.name != INBOX:
+            await store.delete_mailbox(box.id)
+    for name in await store.list_subscriptions(account):
+        await store.set_subscription(account, name, False)
     for name in names:
-        box = await harness.store.create_mailbox(account, name)
-        await harness.store.set_subscribed(box.id, name in subscribed)
+        await store.create_mailbox(account, name)
+    for name in subscribed:
+        await store.set_subscription(account, name, True)
 
 
 def dialogue(
@@ -100,6 +103,7 @@ S: * LIST (\HasNoChildren) "/" Vegetable/Corn
 S: A01 OK LIST completed
 C: A02 LIST (SUBSCRIBED) "" "*"
 S: * LIST (\HasNoChildren \Subscribed) "/" Fruit/Banana
+S: * LIST (\NonExistent \HasNoChildren \Subscribed) "/" Fruit/Peach
 S: * LIST (\HasNoChildren \Subscribed) "/" INBOX
 S: * LIST (\HasChildren \Subscribed) "/" Vegetable
 S: * LIST (\HasNoChildren \Subscribed) "/" Vegetable/Broccoli
@@ -119,6 +123,7 @@ S: * LIST (\HasChildren) "/" Vegetable
 S: A04 OK LIST completed
 C: A05 LIST (REMOTE SUBSCRIBED) "" "*"
 S: * LIST (\HasNoChildren \Subscribed) "/" Fruit/Banana
+S: * LIST (\NonExistent \HasNoChildren \Subscribed) "/" Fruit/Peach
 S: * LIST (\HasNoChildren \Subscribed) "/" INBOX
 S: * LIST (\HasChildren \Subscribed) "/" Vegetable
 S: * LIST (\HasNoChildren \Subscribed) "/" Vegetable/Broccoli
@@ -347,8 +352,9 @@ S: t5 OK LIST completed
     path.write_text(LOGIN + text, encoding="utf-8")
 
     async def body(harness: Harness) -> None:
-        for box in await harness.store.list_mailboxes(harness.account.id):
-            await harness.store.set_subscribed(box.id, box.name in ("Drafts", "Sent"))
+        account = harness.account.id
+        for name in await harness.store.list_subscriptions(account):
+            await harness.store.set_subscription(account, name, name in ("Drafts", "Sent"))
         await replay(harness, path)
 
     run(tmp_path, body)
@@ -435,6 +441,27 @@ S: * LSUB () "/" Work
 S: l6 OK LSUB completed
 C: l7 LSUB "" "Nothing*"
 S: l7 OK LSUB completed
+# RFC 3501 §6.3.6: names stay subscribed after their mailbox goes, and may be subscribed
+# before it exists; UNSUBSCRIBE of a name that is not subscribed fails.
+C: l8 DELETE Work/2024/Q1
+S: l8 OK DELETE completed
+C: l9 SUBSCRIBE Someday
+S: l9 OK SUBSCRIBE completed
+C: l10 LSUB "" "*"
+S: * LSUB () "/" INBOX
+S: * LSUB () "/" Someday
+S: * LSUB () "/" Work
+S: * LSUB () "/" Work/2024/Q1
+S: l10 OK LSUB completed
+C: l11 UNSUBSCRIBE Someday
+S: l11 OK UNSUBSCRIBE completed
+C: l12 UNSUBSCRIBE Someday
+S: l12 NO [NONEXISTENT] Mailbox is not subscribed
+C: l13 LIST "" "*"
+S: * LIST (\HasNoChildren) "/" INBOX
+S: * LIST (\HasChildren) "/" Work
+S: * LIST (\HasNoChildren) "/" Work/2024
+S: l13 OK LIST completed
 """
     dialogue(tmp_path, text, ["Work", "Work/2024", "Work/2024/Q1"], ["INBOX", "Work/2024/Q1"])
 
@@ -475,10 +502,10 @@ class VanishingStore:
         raise NotFound(f"no mailbox {mailbox_id}")
 
 
-def test_status_of_a_mailbox_gone_meanwhile_is_dropped_and_listed_noselect() -> None:
-    # RFC 5819 §2: no STATUS, and the LIST response carries \Noselect.
+def test_status_of_a_mailbox_gone_meanwhile_is_dropped_and_listed_nonexistent() -> None:
+    # RFC 5819 §2: no STATUS; RFC 5258 §3: the name no longer exists.
     box = Mailbox(MailboxId(7), AccountId(1), "Gone", 1, Uid(1), ModSeq(1), None, False)
     command = c.List("", ("*",), status_items=("UNSEEN",), extended=True)
     store: Any = VanishingStore([box])
     out = asyncio.run(on_list(store, AccountId(1), command))
-    assert [r.to_bytes() for r in out] == [b'* LIST (\\Noselect \\HasNoChildren) "/" Gone\r\n']
+    assert [r.to_bytes() for r in out] == [b'* LIST (\\NonExistent \\HasNoChildren) "/" Gone\r\n']

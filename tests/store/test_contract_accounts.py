@@ -219,7 +219,35 @@ async def test_subscription(store: Store) -> None:
     jane = await account(store)
     box = await store.create_mailbox(jane.id, "News")
     assert not box.subscribed
-    await store.set_subscribed(box.id, True)
+    assert await store.set_subscription(jane.id, "News", True)
+    assert not await store.set_subscription(jane.id, "News", True)  # no change
     assert (await store.get_mailbox_by_id(box.id)).subscribed
-    await store.set_subscribed(box.id, False)
+    assert await store.set_subscription(jane.id, "News", False)
+    assert not await store.set_subscription(jane.id, "News", False)
     assert not (await store.get_mailbox_by_id(box.id)).subscribed
+
+
+async def test_subscriptions_are_names_that_outlive_their_mailboxes(store: Store) -> None:
+    """RFC 3501 §6.3.6: a name may be subscribed without a mailbox, and a deleted
+    mailbox's name stays subscribed; a rename takes the subscriptions under it along."""
+    jane = await account(store)
+    base = set(await store.list_subscriptions(jane.id))  # the new account's defaults
+    assert await store.set_subscription(jane.id, "Later", True)  # no such mailbox (yet)
+    box = await store.create_mailbox(jane.id, "Later")
+    assert box.subscribed
+    await store.delete_mailbox(box.id)
+    assert "Later" in await store.list_subscriptions(jane.id)
+    work = await store.create_mailbox(jane.id, "Work", subscribed=True)
+    await store.create_mailbox(jane.id, "Work/Reports", subscribed=True)
+    await store.set_subscription(jane.id, "Work/Gone", True)
+    await store.rename_mailbox(work.id, "Job")
+    assert set(await store.list_subscriptions(jane.id)) - base == {
+        "Later",
+        "Job",
+        "Job/Reports",
+        "Job/Gone",
+    }
+    inbox = await store.get_mailbox(jane.id, INBOX)
+    await store.rename_mailbox(inbox.id, "Old")  # INBOX's subscription stays with INBOX
+    assert INBOX in await store.list_subscriptions(jane.id)
+    assert (await store.get_mailbox(jane.id, INBOX)).subscribed

@@ -12,6 +12,15 @@ from pillarbox.store.api import LocalTarget, MessageId, NotFound
 from pillarbox.store.sqlite import SqliteStore, schema
 
 
+def _with_subscriptions(path: Path) -> None:
+    """Today's code, which builds the old versions here, keeps subscriptions (version 5)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(schema.SCHEMA_V5[0])
+    finally:
+        conn.close()
+
+
 def _refs(path: Path) -> list[tuple[int, int]]:
     conn = sqlite3.connect(path)
     try:
@@ -27,6 +36,7 @@ async def test_a_version_2_store_keeps_its_bodies_and_counts_after_migrating(
     with monkeypatch.context() as patch:
         patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
         async with SqliteStore(path) as store:
+            _with_subscriptions(path)
             jane = await account(store)
             shared = await store.deliver(
                 to(LocalTarget(jane.id), LocalTarget(jane.id, "Archive"), remote=("b@r.test",))
@@ -66,6 +76,7 @@ async def test_the_id_of_a_gone_message_is_never_given_again(
     with monkeypatch.context() as patch:
         patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
         async with SqliteStore(path) as store:
+            _with_subscriptions(path)
             jane = await account(store)
             await store.deliver(to(LocalTarget(jane.id)))
             newest = await store.deliver(to(LocalTarget(jane.id), data=body("newest")))

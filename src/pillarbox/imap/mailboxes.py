@@ -82,34 +82,43 @@ def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A name in the hierarchy: a mailbox, or a level that only its children make."""
+    """A name in the hierarchy: a mailbox, a level that only its children make, or a
+    subscribed name with neither (RFC 3501 §6.3.6: subscriptions outlive mailboxes)."""
 
     name: str
     mailbox: Mailbox | None
     has_children: bool
+    subscribed: bool = False
 
 
-def hierarchy(mailboxes: Iterable[Mailbox]) -> dict[str, Node]:
+def hierarchy(mailboxes: Iterable[Mailbox], dangling: Iterable[str] = ()) -> dict[str, Node]:
+    """The names of `mailboxes` and their levels, plus the subscribed names in `dangling`
+    that have no mailbox (only LIST (SUBSCRIBED) shows those, RFC 5258 §3.1)."""
     boxes = {box.name: box for box in mailboxes}
-    names = set(boxes)
     parents: set[str] = set()
     for name in boxes:
         levels = name.split(SEPARATOR)
         for depth in range(1, len(levels)):
             parents.add(SEPARATOR.join(levels[:depth]))
-    names |= parents
-    return {name: Node(name, boxes.get(name), name in parents) for name in sorted(names)}
+    extra = set(dangling)
+    nodes: dict[str, Node] = {}
+    for name in sorted(boxes.keys() | parents | extra):
+        box = boxes.get(name)
+        subscribed = box.subscribed if box is not None else name in extra
+        nodes[name] = Node(name, box, name in parents, subscribed)
+    return nodes
 
 
 def attributes(node: Node, subscribed_flag: bool = False) -> list[str]:
     """RFC 3501 §7.2.2 name attributes, RFC 3348 CHILDREN, RFC 6154 special use."""
     attrs: list[str] = []
     if node.mailbox is None:
-        attrs.append("\\Noselect")
+        # RFC 5258 §3: a subscribed name with no mailbox and no children does not exist.
+        attrs.append("\\Noselect" if node.has_children else "\\NonExistent")
     attrs.append("\\HasChildren" if node.has_children else "\\HasNoChildren")
     if node.mailbox is not None and node.mailbox.special_use:
         attrs.append(node.mailbox.special_use)
-    if subscribed_flag and node.mailbox is not None and node.mailbox.subscribed:
+    if subscribed_flag and node.subscribed:
         attrs.append("\\Subscribed")  # RFC 5258 §3.1, §3.2
     return attrs
 
@@ -118,7 +127,7 @@ def meets_selection(node: Node, selection: frozenset[str]) -> bool:
     """RFC 5258 §3: a name must satisfy every selection option (REMOTE adds nothing here:
     there are no remote mailboxes; RECURSIVEMATCH only adds parents, see `_parents`)."""
     box = node.mailbox
-    if "SUBSCRIBED" in selection and not (box and box.subscribed):  # RFC 5258 §3.1
+    if "SUBSCRIBED" in selection and not node.subscribed:  # RFC 5258 §3.1
         return False
     # RFC 6154 §5.2: the SPECIAL-USE selection option lists only special-use mailboxes.
     return "SPECIAL-USE" not in selection or bool(box and box.special_use)
@@ -157,7 +166,13 @@ async def on_list(store: Store, account_id: AccountId, command: cmd.List) -> Res
     regexes = [pattern_regex(command.reference, p) for p in command.patterns if p]
     if not regexes:
         return []
-    nodes = hierarchy(await store.list_mailboxes(account_id))
+    boxes = await store.list_mailboxes(account_id)
+    dangling: list[str] = []
+    if "SUBSCRIBED" in command.selection:  # RFC 5258 §3.1: subscribed names, existing or not
+        names = {box.name for box in boxes}
+        subscribed = await store.list_subscriptions(account_id)
+        dangling = [name for name in subscribed if name not in names]
+    nodes = hierarchy(boxes, dangling)
     # RFC 5258 §3: a name matching several patterns is listed once (one pass over names).
     matched = {name for name in nodes if any(rx.fullmatch(name) for rx in regexes)}
     selection = command.selection
@@ -180,13 +195,13 @@ async def _list_entry(
     store: Store, command: cmd.List, node: Node, selected: bool, childinfo: tuple[str, ...]
 ) -> Responses:
     """One LIST response, then (RFC 5819 §2) the STATUS of a selectable mailbox that meets
-    the selection criteria; a mailbox gone meanwhile is listed \\Noselect, without STATUS."""
+    the selection criteria; a mailbox gone meanwhile is listed \\NonExistent, without STATUS."""
     status: rsp.Untagged | None = None
     if command.status_items and selected and node.mailbox is not None:
         try:
             status = await status_response(store, node.mailbox, command.status_items)
         except api.NotFound:
-            node = Node(node.name, None, node.has_children)
+            node = Node(node.name, None, node.has_children, node.subscribed)
     # RFC 5258 §3.1: the SUBSCRIBED selection option implies the SUBSCRIBED return option.
     show_subscribed = "SUBSCRIBED" in command.returns or "SUBSCRIBED" in command.selection
     attrs = attributes(node, show_subscribed)
@@ -198,8 +213,8 @@ async def on_lsub(store: Store, account_id: AccountId, command: cmd.Lsub) -> Res
     if command.pattern == "":
         return [rsp.list_entry(["\\Noselect"], SEPARATOR, "", kind=b"LSUB")]
     rx = pattern_regex(command.reference, command.pattern)
-    boxes = await store.list_mailboxes(account_id)
-    subscribed = sorted(box.name for box in boxes if box.subscribed)
+    # RFC 3501 §6.3.9: every subscribed name, whether or not its mailbox exists.
+    subscribed = await store.list_subscriptions(account_id)
     out: list[rsp.Response] = []
     seen: set[str] = set()
     for name in subscribed:
@@ -328,16 +343,17 @@ async def on_rename(store: Store, account_id: AccountId, command: cmd.Rename) ->
 
 
 async def on_subscribe(store: Store, account_id: AccountId, command: cmd.Subscribe) -> Responses:
-    box = await find(store, account_id, command.mailbox)
-    await store.set_subscribed(box.id, True)
+    # RFC 3501 §6.3.6: a name may be subscribed before (or after) its mailbox exists.
+    await store.set_subscription(account_id, check_name(command.mailbox), True)
     return []
 
 
 async def on_unsubscribe(
     store: Store, account_id: AccountId, command: cmd.Unsubscribe
 ) -> Responses:
-    box = await find(store, account_id, command.mailbox)
-    await store.set_subscribed(box.id, False)
+    # RFC 3501 §6.3.7: OK only if the name was subscribed and now is not.
+    if not await store.set_subscription(account_id, check_name(command.mailbox), False):
+        raise Refused("Mailbox is not subscribed", rsp.NONEXISTENT)
     return []
 
 

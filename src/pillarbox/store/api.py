@@ -280,7 +280,13 @@ class Store(Protocol):
     async def delete_mailbox(self, mailbox_id: MailboxId) -> None:
         """Delete the mailbox and its entries (not its children). InUse for INBOX."""
 
-    async def set_subscribed(self, mailbox_id: MailboxId, subscribed: bool) -> None: ...
+    async def set_subscription(self, account_id: AccountId, name: str, subscribed: bool) -> bool:
+        """Add or remove a name from the account's subscriptions (RFC 3501 §6.3.6); the
+        name need not have a mailbox, and deleting a mailbox keeps its name subscribed.
+        True if the subscriptions changed."""
+
+    async def list_subscriptions(self, account_id: AccountId) -> list[str]:
+        """The subscribed names, sorted."""
 
     # -- messages ---------------------------------------------------------------------
     async def deliver(self, delivery: Delivery) -> DeliveryResult:

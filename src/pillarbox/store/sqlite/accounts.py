@@ -38,7 +38,7 @@ _INSERT_ACCOUNT: Final = (
 # RFC 3501 §2.3.1.1: UIDs start at 1; RFC 7162 §3.1.1: MODSEQs are positive.
 _INSERT_MAILBOX: Final = (
     "INSERT INTO mailbox (account_id, name, uidvalidity, uidnext, highestmodseq, "  # noqa: S608
-    f"special_use, subscribed) VALUES (?, ?, ?, 1, 1, ?, ?) RETURNING {MAILBOX_COLUMNS}"
+    f"special_use, subscribed) VALUES (?, ?, ?, 1, 1, ?, 0) RETURNING {MAILBOX_COLUMNS}"
 )
 
 # -- domains -------------------------------------------------------------------------
@@ -199,10 +199,10 @@ def create_mailbox(
     conn = txn.conn
     if conn.execute("SELECT 1 FROM account WHERE id = ?", (account_id,)).fetchone() is None:
         raise NotFound(f"no account {account_id}")
-    row = conn.execute(
-        _INSERT_MAILBOX,
-        (account_id, rows.mailbox_name(name), _next_uidvalidity(conn), special_use, subscribed),
-    )
+    name = rows.mailbox_name(name)
+    if subscribed:
+        set_subscription(txn, account_id, name, True)
+    row = conn.execute(_INSERT_MAILBOX, (account_id, name, _next_uidvalidity(conn), special_use))
     return rows.mailbox(rows.returning(row)[0])
 
 
@@ -255,11 +255,36 @@ def rename_mailbox(txn: Txn, mailbox_id: MailboxId, new_name: str) -> Mailbox:
             ),
         )
     conn.execute("UPDATE mailbox SET name = ? WHERE id = ?", (new_name, mailbox_id))
+    _rename_subscriptions(conn, old, new_name)
     if old.name == INBOX:
         # RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name, leaves
         # INBOX empty and does not touch INBOX's inferiors.
         create_mailbox(txn, old.account_id, INBOX, None, subscribed=True)
     return get_mailbox_by_id(conn, mailbox_id)
+
+
+def _rename_subscriptions(conn: sqlite3.Connection, old: Mailbox, new_name: str) -> None:
+    """Subscribed names under a renamed mailbox go with it (as Dovecot's do); INBOX's stays
+    for the new INBOX, and its inferiors do not move (RFC 3501 §6.3.5)."""
+    if old.name == INBOX:
+        return
+    prefix = old.name + rows.HIERARCHY_SEPARATOR
+    account = old.account_id
+    found = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM subscription WHERE account_id = ? "
+            "AND (name = ? OR substr(name, 1, ?) = ?)",
+            (account, old.name, len(prefix), prefix),
+        )
+    ]
+    for name in found:
+        conn.execute("DELETE FROM subscription WHERE account_id = ? AND name = ?", (account, name))
+    for name in found:
+        conn.execute(
+            "INSERT INTO subscription (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (account, new_name + name[len(old.name) :]),
+        )
 
 
 def delete_mailbox(txn: Txn, mailbox_id: MailboxId) -> None:
@@ -269,9 +294,23 @@ def delete_mailbox(txn: Txn, mailbox_id: MailboxId) -> None:
     txn.conn.execute("DELETE FROM mailbox WHERE id = ?", (mailbox_id,))
 
 
-def set_subscribed(txn: Txn, mailbox_id: MailboxId, subscribed: bool) -> None:
-    cursor = txn.conn.execute(
-        "UPDATE mailbox SET subscribed = ? WHERE id = ?", (subscribed, mailbox_id)
+def set_subscription(txn: Txn, account_id: AccountId, name: str, subscribed: bool) -> bool:
+    """Add or remove a subscribed name (it need not have a mailbox); True if it changed."""
+    name = rows.mailbox_name(name)
+    if subscribed:
+        cursor = txn.conn.execute(
+            "INSERT INTO subscription (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (account_id, name),
+        )
+    else:
+        cursor = txn.conn.execute(
+            "DELETE FROM subscription WHERE account_id = ? AND name = ?", (account_id, name)
+        )
+    return cursor.rowcount > 0
+
+
+def list_subscriptions(conn: sqlite3.Connection, account_id: AccountId) -> list[str]:
+    cursor = conn.execute(
+        "SELECT name FROM subscription WHERE account_id = ? ORDER BY name", (account_id,)
     )
-    if cursor.rowcount == 0:
-        raise NotFound(f"no mailbox {mailbox_id}")
+    return [row[0] for row in cursor]

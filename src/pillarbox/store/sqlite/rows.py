@@ -25,8 +25,11 @@ from pillarbox.store.api import (
 Row = tuple[Any, ...]
 
 ACCOUNT_COLUMNS: Final = "id, address, name, password_hash, quota, apop_secret"
+# `subscribed` comes from the subscriptions, which are kept by name (schema v5).
 MAILBOX_COLUMNS: Final = (
-    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, "
+    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, "
+    "EXISTS (SELECT 1 FROM subscription AS s "
+    "WHERE s.account_id = mailbox.account_id AND s.name = mailbox.name), "
     "messages, size"
 )
 ENTRY_COLUMNS: Final = "mailbox_id, uid, message_id, modseq, flags, internaldate, tzoffset, size"

@@ -197,7 +197,21 @@ SCHEMA_V4: Final[tuple[str, ...]] = (
     END""",  # noqa: S608
 )
 
-MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
+# Version 5: subscriptions are names of their own (RFC 3501 §6.3.6: a server MUST NOT
+# remove a name from the subscriptions because its mailbox went, and a client may subscribe
+# a name that has no mailbox yet). mailbox.subscribed is left in place, unused. (Written
+# to run twice: tests build old versions with today's code, which needs the table.)
+SCHEMA_V5: Final[tuple[str, ...]] = (
+    """CREATE TABLE IF NOT EXISTS subscription (
+        account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        PRIMARY KEY (account_id, name)
+    ) WITHOUT ROWID""",
+    "INSERT OR IGNORE INTO subscription (account_id, name) "
+    "SELECT account_id, name FROM mailbox WHERE subscribed",
+)
+
+MIGRATIONS: list[tuple[str, ...]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
 
 
 def latest_version() -> int:

@@ -245,8 +245,13 @@ class SqliteStore:
     async def delete_mailbox(self, mailbox_id: MailboxId) -> None:
         await self._write(lambda txn: accounts.delete_mailbox(txn, mailbox_id))
 
-    async def set_subscribed(self, mailbox_id: MailboxId, subscribed: bool) -> None:
-        await self._write(lambda txn: accounts.set_subscribed(txn, mailbox_id, subscribed))
+    async def set_subscription(self, account_id: AccountId, name: str, subscribed: bool) -> bool:
+        return await self._write(
+            lambda txn: accounts.set_subscription(txn, account_id, name, subscribed)
+        )
+
+    async def list_subscriptions(self, account_id: AccountId) -> list[str]:
+        return await self._read(lambda conn: accounts.list_subscriptions(conn, account_id))
 
     # -- messages ------------------------------------------------------------------------
 
