@@ -305,6 +305,39 @@ def test_hold_domain_mail_is_held_until_released(tmp_path: Path, held: str) -> N
     run(tmp_path, test, hold_domains=(held,))
 
 
+def test_hold_domain_mail_bounces_when_its_lifetime_runs_out(tmp_path: Path) -> None:
+    """A backup MX keeps mail for ETRN no longer than any other mail (Postfix: the
+    maximal_queue_lifetime); what an operator held stays."""
+
+    async def test(world: World) -> None:
+        await world.queue("bob@b.test")
+        await world.queue("carol@c.test")
+        await world.worker.run_once()  # b.test's entry is held for ETRN, c.test's delivered
+        world.clock[0] += dt.timedelta(minutes=30)
+        await world.queue("dave@b.test")
+        await world.worker.run_once()
+        assert [(e.recipient.address, e.held) for e in await world.store.list_queue()] == [
+            ("bob@b.test", True),
+            ("dave@b.test", True),
+        ]
+        world.clock[0] += dt.timedelta(minutes=45)  # bob's hour is over, dave's is not
+        assert await world.worker.expire_held() == 1
+        assert [e.recipient.address for e in await world.store.list_queue()] == ["dave@b.test"]
+        [notice] = await world.inbox("alice@a.test")
+        status = blocks(notice)
+        assert (status[1]["Action"], status[1]["Status"]) == ("failed", "5.4.7")
+        assert status[1]["Final-Recipient"] == "rfc822; bob@b.test"
+        assert "Held for ETRN" in status[1]["Diagnostic-Code"]
+        # An entry an operator held is not touched.
+        [dave] = await world.store.list_queue()
+        await world.store.hold_queue_entry(dave.id, True, note="held by operator")
+        world.clock[0] += dt.timedelta(hours=2)
+        assert await world.worker.expire_held() == 0
+        assert len(await world.store.list_queue()) == 1
+
+    run(tmp_path, test, hold_domains=("b.test",), max_lifetime=3600.0)
+
+
 def test_success_notice_for_a_local_delivery_only_when_asked(tmp_path: Path) -> None:
     async def test(world: World) -> None:
         envelope = api.Envelope("alice@a.test", envid="E1")

@@ -67,6 +67,11 @@ MESSAGES_PER_CONNECTION: Final = 100
 NO_HOST: Final = synthetic(451, "4.4.1", "No mail server could be reached")
 INTERNAL_ERROR: Final = synthetic(451, "4.3.0", "Internal error during delivery")
 BODY_MISSING: Final = synthetic(554, "5.3.0", "Queued message body is missing")
+# Mail kept for a hold domain (a backup MX waiting for ETRN, RFC 1985) lives no longer
+# than other mail (`delivery.max_lifetime`, as Postfix's maximal_queue_lifetime); the
+# held entries are looked over this often, and those past their lifetime bounce.
+HELD_EXPIRY_CHECK: Final = dt.timedelta(minutes=5)
+HELD_EXPIRED: Final = synthetic(451, "4.4.7", "Held for ETRN until the queue lifetime ran out")
 
 
 def now_utc() -> dt.datetime:
@@ -150,8 +155,12 @@ class DeliveryWorker:
         """Claim and deliver until shutdown; a slow destination never holds up the others."""
         released = await self.store.release_leases(self.node + "/")
         log.event("delivery.start", owner=self.owner, released=released)
+        next_expiry = self.clock()
         async with asyncio.TaskGroup() as tasks:
             while not shutdown.is_set():
+                if self.hold_domains and self.clock() >= next_expiry:
+                    next_expiry = self.clock() + HELD_EXPIRY_CHECK
+                    await self.expire_held()
                 room = MAX_IN_FLIGHT - self._in_flight
                 claimed = await self._claim(min(room, BATCH), tasks) if room > 0 else 0
                 if not claimed:
@@ -199,6 +208,33 @@ class DeliveryWorker:
             key = "" if self.config.delivery.smarthost else domain_of(entry.recipient.address)
             destinations.setdefault(key, []).append(entry)
         return destinations
+
+    async def expire_held(self) -> int:
+        """Bounce hold-domain mail older than `delivery.max_lifetime` (RFC 3463 X.4.7,
+        RFC 3464 "failed"); entries an operator held stay. Returns how many went."""
+        now = self.clock()
+        try:
+            expired = [
+                entry
+                for entry in await self.store.list_queue()
+                if entry.held
+                and entry.last_result == HELD_NOTE
+                and now >= self.policy.give_up_at(entry.created)
+            ]
+            for message in _by_message(expired):
+                result = _all(message, HELD_EXPIRED).results
+                notices = [
+                    _notice(entry, DsnAction.FAILED, outcome, None, "5.4.7")
+                    for entry, outcome in zip(message.entries, result, strict=True)
+                ]
+                await self._notify(message, notices)
+                for entry in message.entries:
+                    await self.store.finish_queue_entry(entry.id)
+                    log.event("delivery.held-expired", id=entry.id, rcpt=entry.recipient.address)
+        except api.StoreError as error:
+            log.event("delivery.store-error", error=type(error).__name__)
+            return 0
+        return len(expired)
 
     async def _hold_for_etrn(self, entries: list[api.QueueEntry]) -> list[api.QueueEntry]:
         """Hold domains (backup MX): keep their mail until ETRN or `queue flush` (RFC 1985)."""
