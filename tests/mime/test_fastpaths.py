@@ -93,6 +93,37 @@ def test_content_type_fast_path_matches_the_general_parse(head: bytes, rest: byt
     assert parse_disposition(value) == parse_disposition(b"()" + value)
 
 
+MULTIPART_HEADS = st.sampled_from(
+    [b"multipart/mixed", b" Multipart / Alternative ", b"MULTIPART/x", b"multipart/", b"multip"]
+)
+BOUNDARY_PIECES = st.sampled_from(
+    [
+        *(b";", b" ", b"\t", b"=", b'"', b"boundary", b"BOUNDARY", b"Boundary*", b"*", b"*0"),
+        *(b"abc", b"----=_Part_1.2", b"a b", b"\xc3\xa9", b"\xff", b"(", b"\\", b"\r\n ", b"'"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(MULTIPART_HEADS, st.lists(BOUNDARY_PIECES, max_size=10).map(b"".join))
+@example(b"multipart/mixed", b'; boundary="----=_Part_1.2" ')
+@example(b"Multipart/Mixed", b"; Boundary = abc")
+@example(b"multipart/mixed", b'; boundary=""')
+def test_multipart_fast_path_matches_the_general_parse(head: bytes, rest: bytes) -> None:
+    value = head + rest
+    assert headers._parse_content_type(value) == headers._parse_content_type(b"() " + value)
+
+
+def test_usual_multipart_values_take_their_fast_path() -> None:
+    parsed = headers._text_content_type(b'Multipart/Related; BOUNDARY="b 1"')
+    assert parsed == ContentType(
+        "multipart", "related", (("BOUNDARY", "b 1"),), ("Multipart", "Related")
+    )
+    assert headers._MULTIPART_TEXT_RE.fullmatch("multipart/mixed; boundary=x") is not None
+    assert headers._MULTIPART_TEXT_RE.fullmatch("multipart/mixed; boundary*=x") is None
+    assert headers._MULTIPART_TEXT_RE.fullmatch("multıpart/mixed; boundary=x") is None
+
+
 ADDRESS_PIECES = st.sampled_from(
     [
         *(b"John", b"Q.", b"Smith", b"=?utf-8?q?J=C3=BCrgen?=", b"\xc3\xa9", b'"Doe, J"', b'""'),
@@ -210,6 +241,7 @@ def test_fast_builders_have_the_dataclass_layouts() -> None:
         (model._PartSlots, Part),
         (headers._ContentTypeSlots, ContentType),
         (headers._HeaderFieldSlots, headers.HeaderField),
+        (headers._DispositionSlots, headers.Disposition),
     ]
     for builder, cls in pairs:
         assert sorted(builder.__slots__) == sorted(field.name for field in fields(cls))
@@ -218,6 +250,10 @@ def test_fast_builders_have_the_dataclass_layouts() -> None:
     assert hash(built) == hash(
         ContentType("text", "plain", (("charset", "utf-8"),), ("Text", "Plain"))
     )
+    disposition = parse_disposition(b'attachment; filename="a b.pdf"')
+    assert type(disposition) is headers.Disposition
+    assert disposition == headers.Disposition("attachment", (("filename", "a b.pdf"),))
+    assert hash(disposition) == hash(headers.Disposition("attachment", (("filename", "a b.pdf"),)))
     field = headers.split_fields(b"Subject: hi\r\n\r\n", 0, 15)[0]
     assert field == headers.HeaderField(b"subject", b" hi", 0, 13)
 
@@ -264,3 +300,18 @@ def test_plain_parameter_lists_are_quoted_as_one_by_one(
     if default_charset and not any(name.lower() == "charset" for name, _ in pairs):
         expected.append(imapview.DEFAULT_CHARSET)
     assert imapview._params(tuple(pairs), default_charset) == b"(" + b" ".join(expected) + b")"
+
+
+@settings(max_examples=300, deadline=1000)
+@given(st.lists(st.sampled_from([b"\r\n", b"\n", b"\r", b"A: b", b" "]), max_size=20).map(b"".join))
+def test_header_ends_at_the_first_blank_line(data: bytes) -> None:
+    buf = b"X" + data
+    crlf = buf.find(b"\n\r\n")
+    lf = buf.find(b"\n\n", 0, len(buf) if crlf < 0 else crlf + 1)
+    expected = lf + 2 if lf >= 0 else (len(buf) if crlf < 0 else crlf + 3)
+    assert parts._header_end(buf, 0, len(buf)) == expected
+    # A body part's header (after a delimiter line), as the parser cuts it.
+    body_part = b"--b\r\n" + data
+    builder = parts._TreeBuilder(body_part)
+    cut = builder.header_end(5, len(body_part), parts._NO_BOUNDS)[0]
+    assert cut == parts._header_end(body_part, 5, len(body_part))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from pillarbox.mime import parts
 from pillarbox.mime.cache import dump_tree, load_tree
 from pillarbox.mime.downgrade import downgrade, needs_downgrade
 from pillarbox.mime.encode import encode_base64, encode_header, encode_qp, encode_words
@@ -53,7 +55,29 @@ def test_parse_and_views_never_raise(data: bytes) -> None:
     search_text(data, tree)
     for part in walk(tree):
         assert 0 <= part.header_start <= part.body_start <= part.body_end <= len(data)
+        assert part.lines == data.count(b"\n", part.body_start, part.body_end)
     assert load_tree(dump_tree(tree)) == tree
+
+
+NESTED = (
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n"
+    b"Content-Type: message/rfc822\r\n\r\nSubject: x\r\n"
+    b"Content-Type: multipart/alternative; boundary=bb\r\n\r\n--bb\r\n\r\none\r\ntwo\r\n"
+    b"--bb\r\n\r\nthree\r\n--bb--\r\nepi\r\n--b\r\n\r\nfour\r\n--b--\r\nend\r\n"
+)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(MESSAGES)
+@example(NESTED)
+@example(NESTED.replace(b"\r\n", b"\n"))
+def test_line_counts_reused_from_inner_parts_are_exact(data: bytes) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parts, "RECOUNT_BYTES", 0)  # reuse every inner count, however small
+        patch.setattr(parts, "REUSE_COUNTS_BYTES", 0)
+        tree = parse(data)
+    for part in walk(tree):
+        assert part.lines == data.count(b"\n", part.body_start, part.body_end)
 
 
 @given(st.binary(max_size=2000))

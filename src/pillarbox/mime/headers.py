@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 # Token and parameter parsing lives in params.py; its public names stay importable from here.
 from pillarbox.mime.params import (
@@ -101,7 +101,7 @@ def _new_field(name: bytes, value: bytes, start: int, end: int) -> HeaderField:
     """``HeaderField(...)`` without a frozen dataclass's ``object.__setattr__`` per field."""
     built = _HeaderFieldSlots(name, value, start, end)
     built.__class__ = HeaderField  # type: ignore[assignment]
-    return cast(HeaderField, built)
+    return built  # type: ignore[return-value]  # (typing.cast would cost a call)
 
 
 def split_fields(buf: bytes, start: int, end: int) -> list[HeaderField]:
@@ -228,16 +228,25 @@ class ContentType:
 
 
 class _ContentTypeSlots:
-    """ContentType's memory layout with plain attribute assignment (see parts._PartSlots):
-    _parse_content_type fills one and gives it the class ContentType."""
+    """ContentType's memory layout with plain attribute assignment (see model._PartSlots):
+    _new_content_type fills one and gives it the class ContentType."""
 
     __slots__ = ("maintype", "params", "subtype", "written")
+    maintype: str
+    subtype: str
+    params: Params
+    written: tuple[str, str]
 
-    def __init__(self, maintype: str, subtype: str, params: Params, written: tuple[str, str]):
-        self.maintype = maintype
-        self.subtype = subtype
-        self.params = params
-        self.written = written
+
+def _new_content_type(main: str, sub: str, params: Params, written: tuple[str, str]) -> ContentType:
+    """``ContentType(...)`` without a frozen dataclass's ``object.__setattr__`` per field."""
+    built = object.__new__(_ContentTypeSlots)
+    built.maintype = main
+    built.subtype = sub
+    built.params = params
+    built.written = written
+    built.__class__ = ContentType  # type: ignore[assignment]
+    return built  # type: ignore[return-value]  # (typing.cast would cost a call)
 
 
 # RFC 2045 §5.2: the default for a missing or unparsable Content-Type.
@@ -298,7 +307,7 @@ def parse_content_type(value: bytes | None, default: ContentType = TEXT_PLAIN) -
     known = _content_types.get(value)
     if known is not None:
         return known
-    parsed = _parse_content_type(value)
+    parsed = _text_content_type(value) or _bytes_content_type(value)
     if parsed.maintype != "multipart" and len(value) <= CONTENT_TYPE_CACHE_VALUE_BYTES:
         if len(_content_types) >= CONTENT_TYPE_CACHE_ENTRIES:
             _content_types.clear()
@@ -306,23 +315,58 @@ def parse_content_type(value: bytes | None, default: ContentType = TEXT_PLAIN) -
     return parsed
 
 
-def _parse_content_type(value: bytes) -> ContentType:
+# RFC 2046 §5.1.1: the usual multipart value, ``multipart/subtype; boundary=...`` and nothing
+# more (no "*", comment, backslash or line break in the boundary): what the simple path gives
+# for it, without the parameter findall.
+_NO_STAR_TOKEN: Final = _TOKEN.decode("ascii").replace("\\x7f]", "\\x7f*]")
+
+
+def _any_case(word: str) -> str:
+    """A pattern for ``word`` in any ASCII case, as classes ("[mM][uU]..."): no IGNORECASE,
+    which would make sre fold every character the token classes look at."""
+    return "".join(f"[{char.lower()}{char.upper()}]" for char in word)
+
+
+_MULTIPART_TEXT_RE: Final = re.compile(
+    r"[ \t]*+(" + _any_case("multipart") + r")[ \t]*+/[ \t]*+(" + _TOKEN.decode("ascii") + r"++)"
+    r"[ \t]*+;[ \t]*+(" + _any_case("boundary") + r")[ \t]*+=[ \t]*+"
+    r'(?:"([^"*(\\\r\n]*+)"|(' + _NO_STAR_TOKEN + r"++))[ \t]*+"
+)
+
+
+def _text_content_type(value: bytes) -> ContentType | None:
+    """The Content-Type ``value`` when it is UTF-8 and takes a fast path (no comment,
+    backslash or line break in its parameters), else None."""
     try:
         # Split at ASCII delimiters, valid UTF-8 gives valid UTF-8 pieces, so parsing the text
         # gives what decoding each token (``to_text``) gives.
-        simple_text = _SIMPLE_TYPE_TEXT_RE.fullmatch(value.decode("utf-8"))
+        text = value.decode("utf-8")
     except UnicodeDecodeError:
-        simple_text = None
-    if simple_text is not None:
-        main, sub, rest = simple_text.groups()
-        params: Params = ()
-        if rest:
-            params = tuple(_PARAM_TEXT_RE.findall(rest))
-            if "*" in rest:
-                params = merge_continuations(params)
-        built = _ContentTypeSlots(main.lower(), sub.lower(), params, (main, sub))
-        built.__class__ = ContentType  # type: ignore[assignment]
-        return cast(ContentType, built)
+        return None
+    multipart = _MULTIPART_TEXT_RE.fullmatch(text)
+    if multipart is not None:
+        main, sub, name, quoted, plain = multipart.groups()
+        params: Params = ((name, quoted or plain or ""),)
+        return _new_content_type("multipart", sub.lower(), params, (main, sub))
+    simple_text = _SIMPLE_TYPE_TEXT_RE.fullmatch(text)
+    if simple_text is None:
+        return None
+    main, sub, rest = simple_text.groups()
+    params = ()
+    if rest:
+        params = tuple(_PARAM_TEXT_RE.findall(rest))
+        if "*" in rest:
+            params = merge_continuations(params)
+    return _new_content_type(main.lower(), sub.lower(), params, (main, sub))
+
+
+def _parse_content_type(value: bytes) -> ContentType:
+    """A Content-Type value (not cached): the text fast paths, else the bytes ones."""
+    return _text_content_type(value) or _bytes_content_type(value)
+
+
+def _bytes_content_type(value: bytes) -> ContentType:
+    """A Content-Type value that is not UTF-8 or has comments, quoted pairs or folding."""
     simple = _SIMPLE_TYPE_RE.fullmatch(value)
     if simple is not None:
         maintype, subtype, rest = simple.groups()
@@ -354,6 +398,23 @@ class Disposition:
     params: Params
 
 
+class _DispositionSlots:
+    """Disposition's memory layout with plain attribute assignment (see model._PartSlots)."""
+
+    __slots__ = ("kind", "params")
+    kind: str
+    params: Params
+
+
+def _new_disposition(kind: str, params: Params) -> Disposition:
+    """``Disposition(...)`` without a frozen dataclass's ``object.__setattr__`` per field."""
+    built = object.__new__(_DispositionSlots)
+    built.kind = kind
+    built.params = params
+    built.__class__ = Disposition  # type: ignore[assignment]
+    return built  # type: ignore[return-value]  # (typing.cast would cost a call)
+
+
 # RFC 2183 §2 disposition type and parameters in the simple case (see _SIMPLE_TYPE_RE).
 _SIMPLE_DISPOSITION_RE: Final = re.compile(rb"[ \t]*+(" + _TOKEN + rb"++)(" + _SIMPLE_REST + rb")")
 
@@ -369,7 +430,7 @@ def parse_disposition(value: bytes | None) -> Disposition | None:
         simple_text = _SIMPLE_DISPOSITION_TEXT_RE.fullmatch(text)
         if simple_text is not None:
             kind_text, rest_text = simple_text.groups()
-            return Disposition(kind_text, _parse_params_text(rest_text) if rest_text else ())
+            return _new_disposition(kind_text, _parse_params_text(rest_text) if rest_text else ())
     simple = _SIMPLE_DISPOSITION_RE.fullmatch(value)
     if simple is not None:
         kind, rest = simple.groups()

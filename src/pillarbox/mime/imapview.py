@@ -10,6 +10,7 @@ space, which keeps ENVELOPE on one line without changing what a reader sees.
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Final
 
 from pillarbox.mime.address import (
@@ -278,10 +279,18 @@ _NIL_PARAMS_WITH_CHARSET: Final = b"(" + DEFAULT_CHARSET + b")"
 _NOT_PLAIN_TEXT_RE: Final = re.compile('["\\\\\r\n\x00\x80-\U0010ffff]')
 
 
+# A parameter value that is written as a plain quoted string (astring) as it is: ASCII, and no
+# quote, backslash, CR, LF or NUL.
+_PLAIN_PARAM_RE: Final = re.compile('[^"\\\\\r\n\x00\x80-\U0010ffff]*+')
+
+
+_chain: Final = chain.from_iterable
+
+
 def _params(params: Params, default_charset: bool) -> bytes:
     if not params:
         return _NIL_PARAMS_WITH_CHARSET if default_charset else NIL
-    words = [word for pair in params for word in pair]
+    words = list(_chain(params))  # (name, value, name, value, ...)
     if _NOT_PLAIN_TEXT_RE.search("".join(words)) is None:  # all plain: quote them in one go
         quoted = b'("' + '" "'.join(words).encode("ascii") + b'"'
         if default_charset and not _has_charset(params):
@@ -298,7 +307,10 @@ def _params(params: Params, default_charset: bool) -> bytes:
 
 
 def _has_charset(params: Params) -> bool:
-    return any(name == "charset" or name.lower() == "charset" for name, _ in params)
+    for name, _ in params:  # noqa: SIM110 (any() over a generator costs more for a few pairs)
+        if name == "charset" or name.lower() == "charset":
+            return True
+    return False
 
 
 _NO_EXTENSIONS: Final = b"NIL NIL NIL"
@@ -359,17 +371,16 @@ def _leaf_prefix(ctype: ContentType) -> bytes:
 
 def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
     ctype = part.content_type
-    is_text = ctype.maintype == "text"
-    known = _QUOTED_WORDS.get
+    cached = _leaf_prefixes.get(id(ctype))  # (_leaf_prefix's cache, without the call)
     encoding = part.encoding
-    head = b"%s %s %s %s %d" % (
-        _leaf_prefix(ctype),
+    fields = (
+        cached[1] if cached is not None and cached[0] is ctype else _leaf_prefix(ctype),
         NIL if part.content_id is None else nstring_nolf(part.content_id),
         NIL if part.description is None else nstring_nolf(part.description),
-        (known(encoding) or _quote(encoding)) if encoding else b'"7bit"',
+        (_QUOTED_WORDS.get(encoding) or _quote(encoding)) if encoding else b'"7bit"',
         part.body_end - part.body_start,
     )
-    if is_text:
+    if ctype.maintype == "text":
         # RFC 3501 §7.4.2: size in text lines
         if (  # nothing for the extension fields: md5, disposition, language, location
             extended
@@ -378,7 +389,7 @@ def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
             and not part.language
             and part.location is None
         ):
-            return b"%s %d NIL NIL NIL NIL)" % (head, part.lines)
+            return b"%s %s %s %s %d %d NIL NIL NIL NIL)" % (*fields, part.lines)
         tail = b" %d" % part.lines
     elif ctype.maintype == "message" and (
         ctype.subtype in (MESSAGE_TYPES_REV2 if rev2 else MESSAGE_TYPES_REV1)
@@ -386,6 +397,7 @@ def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
         tail = _encapsulated(part, extended, rev2)
     else:
         tail = b""
+    head = b"%s %s %s %s %d" % fields
     if not extended:
         return head + tail + b")"
     md5 = NIL if part.md5 is None else nstring_nolf(part.md5)
@@ -393,15 +405,30 @@ def _leaf(part: Part, extended: bool, rev2: bool) -> bytes:
 
 
 def _multipart(part: Part, extended: bool, rev2: bool) -> bytes:
-    if part.children:
-        inner = b"".join([body_structure(child, extended, rev2) for child in part.children])
+    if part.children:  # (the dispatch of body_structure, without a call per child)
+        inner = b"".join(
+            [
+                _multipart(child, extended, rev2)
+                if child.content_type.maintype == "multipart"
+                else _leaf(child, extended, rev2)
+                for child in part.children
+            ]
+        )
     else:
         inner = EMPTY_BODYSTRUCTURE if extended else EMPTY_BODY
-    subtype = _quote(part.content_type.written[1])
+    ctype = part.content_type
+    subtype = _QUOTED_WORDS.get(ctype.written[1]) or _quote(ctype.written[1])
     if not extended:
         return b"(%s %s)" % (inner, subtype)
-    params = _params(part.content_type.params, False)
-    return b"(%s %s %s %s)" % (inner, subtype, params, _extension_common(part))
+    params = ctype.params
+    if len(params) == 1 and _PLAIN_PARAM_RE.fullmatch(params[0][1]):  # the usual boundary=...
+        name, value = params[0]
+        params_text = b'(%s "%s")' % (_QUOTED_WORDS.get(name) or _quote(name), value.encode())
+    else:
+        params_text = _params(params, False)
+    if part.disposition is None and not part.language and part.location is None:
+        return b"(%s %s %s NIL NIL NIL)" % (inner, subtype, params_text)
+    return b"(%s %s %s %s)" % (inner, subtype, params_text, _extension_common(part))
 
 
 def body_structure(part: Part, extended: bool = True, rev2: bool = False) -> bytes:

@@ -9,7 +9,7 @@ value whose fields are found in the header on first use.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Final, cast
+from typing import Final
 
 from pillarbox.mime.headers import TEXT_PLAIN, ContentType, Disposition, HeaderField
 from pillarbox.mime.scan import ENVELOPE_NAMES, envelope_values
@@ -67,7 +67,7 @@ class EnvelopeFields:
     @classmethod
     def from_header(cls, buf: bytes, start: int, end: int) -> EnvelopeFields:
         """The fields of the header ``buf[start:end]``, found when first asked for."""
-        built = cls.__new__(cls)
+        built = object.__new__(cls)  # (no __init__: the values come later)
         built._source = (buf, start, end)
         built._values = None
         return built
@@ -215,44 +215,26 @@ class _PartSlots:
         "md5",
         "message",
     )
-
-    def __init__(
-        self,
-        header_start: int,
-        body_start: int,
-        body_end: int,
-        content_type: ContentType,
-        encoding: str | None,
-        content_id: bytes | None,
-        description: bytes | None,
-        md5: bytes | None,
-        disposition: Disposition | None,
-        language: tuple[str, ...] | None,
-        location: bytes | None,
-        lines: int,
-        children: tuple[Part, ...],
-        message: Part | None,
-        envelope: EnvelopeFields | None,
-    ) -> None:
-        self.header_start = header_start
-        self.body_start = body_start
-        self.body_end = body_end
-        self.content_type = content_type
-        self.encoding = encoding
-        self.content_id = content_id
-        self.description = description
-        self.md5 = md5
-        self.disposition = disposition
-        self.language = language
-        self.location = location
-        self.lines = lines
-        self.children = children
-        self.message = message
-        self.envelope = envelope
+    header_start: int
+    body_start: int
+    body_end: int
+    content_type: ContentType
+    encoding: str | None
+    content_id: bytes | None
+    description: bytes | None
+    md5: bytes | None
+    disposition: Disposition | None
+    language: tuple[str, ...] | None
+    location: bytes | None
+    lines: int
+    children: tuple[Part, ...]
+    message: Part | None
+    envelope: EnvelopeFields | None
 
 
 # CPython lays slots out in sorted name order, so equal name sets mean equal layouts.
 assert sorted(_PartSlots.__slots__) == sorted(field.name for field in fields(Part))
+_new_object: Final = object.__new__
 
 
 def _new_part(
@@ -272,26 +254,26 @@ def _new_part(
     message: Part | None,
     envelope: EnvelopeFields | None,
 ) -> Part:
-    """``Part(...)`` with the same positional arguments, built through :class:`_PartSlots`."""
-    part = _PartSlots(
-        header_start,
-        body_start,
-        body_end,
-        content_type,
-        encoding,
-        content_id,
-        description,
-        md5,
-        disposition,
-        language,
-        location,
-        lines,
-        children,
-        message,
-        envelope,
-    )
+    """``Part(...)`` with the same positional arguments, built through :class:`_PartSlots`
+    (a plain function call and object.__new__ cost less than calling a class with __init__)."""
+    part = _new_object(_PartSlots)
+    part.header_start = header_start
+    part.body_start = body_start
+    part.body_end = body_end
+    part.content_type = content_type
+    part.encoding = encoding
+    part.content_id = content_id
+    part.description = description
+    part.md5 = md5
+    part.disposition = disposition
+    part.language = language
+    part.location = location
+    part.lines = lines
+    part.children = children
+    part.message = message
+    part.envelope = envelope
     part.__class__ = Part  # type: ignore[assignment]
-    return cast(Part, part)
+    return part  # type: ignore[return-value]  # (typing.cast would cost a call)
 
 
 def envelope_fields(first: dict[bytes, HeaderField]) -> EnvelopeFields:

@@ -9,9 +9,8 @@ the bytes stays inside the enclosing part as opaque body text.
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import Final, NamedTuple, cast
+from typing import Final
 
 from pillarbox.mime.headers import (
     MAX_HEADER_BYTES,
@@ -29,7 +28,7 @@ from pillarbox.mime.model import (
     MESSAGE_SUBTYPES,
     EnvelopeFields,
     Part,
-    _PartSlots,
+    _new_part,
     envelope_fields,
 )
 from pillarbox.mime.scan import content_fields
@@ -53,6 +52,15 @@ MAX_PARTS: Final = 5000
 # RFC 2045 §6.4: only these encodings may wrap a message/* or multipart/* body; with any other
 # the encapsulated message is opaque and not parsed.
 IDENTITY_ENCODINGS: Final = frozenset({"7bit", "8bit", "binary"})
+# An inner part's line count is reused, rather than its body counted again, from this size
+# up: below it one more count call costs more than counting the bytes. Only bodies from
+# REUSE_COUNTS_BYTES up look at their inner parts at all (smaller ones are counted in one go).
+RECOUNT_BYTES: Final = 512
+REUSE_COUNTS_BYTES: Final = 16 * 1024
+
+
+# RFC 5322 §2.1: the header ends at the first empty line (CRLF, or a bare LF as stored).
+_BLANK_LINE_RE: Final = re.compile(rb"\n\r?\n")
 
 
 def _header_end(buf: bytes, start: int, end: int) -> int:
@@ -63,58 +71,48 @@ def _header_end(buf: bytes, start: int, end: int) -> int:
             return start + 1
         if first == 0x0D and start + 2 <= end and buf[start + 1] == 0x0A:
             return start + 2
-    # The first "\n\r\n" or "\n\n" (two finds cost less than one regex search).
-    crlf = buf.find(b"\n\r\n", start, end)
-    lf = buf.find(b"\n\n", start, end if crlf < 0 else crlf + 1)
-    if lf >= 0:
-        return lf + 2
-    return end if crlf < 0 else crlf + 3
+    # The first "\n\r\n" or "\n\n": one regex search costs less than two bytes.find calls
+    # over the header (each short-needle find steps only two or three bytes at a time).
+    blank = _BLANK_LINE_RE.search(buf, start, end)
+    return end if blank is None else blank.end()
 
 
-class _Stop(NamedTuple):
-    """A delimiter line found while scanning: which boundary, where the part before it ends."""
+# A delimiter line found while scanning. Plain tuples (a NamedTuple costs several times more
+# to build, and the parser builds one or two per part):
+#   part_end: where the part before it ends (the CRLF before the delimiter belongs to the
+#     delimiter, RFC 2046 §5.1.1)
+#   bound: position of the boundary in the active list (0 = outermost)
+#   close: whether it is a close-delimiter ("--" after the boundary)
+#   line_end: offset just past the delimiter line
+_Stop = tuple[int, int, bool, int]  # (part_end, bound, close, line_end)
 
-    part_end: int  # the CRLF before the delimiter belongs to it (RFC 2046 §5.1.1)
-    bound: int  # position of the boundary in the active list (0 = outermost)
-    close: bool
-    line_end: int  # offset just past the delimiter line
+# The active boundaries, outermost first, as a delimiter line is matched against them: longest
+# first, the innermost first among equals (as Dovecot does), so a line "--abc123" closes
+# "abc123" even when an inner "abc" is active.
+#   bounds: the boundaries, outermost first
+#   positions: boundary -> innermost position in ``bounds``
+#   lengths: the distinct boundary lengths, longest first
+#   delimiter: when only one boundary value is active, "\n--" + boundary (one bytes.find)
+#   innermost: its position in ``bounds`` then
+_Bounds = tuple[tuple[bytes, ...], dict[bytes, int], tuple[int, ...], bytes | None, int]
 
-
-# tuple.__new__ skips the keyword-taking __new__ that NamedTuple generates in Python.
-_new_stop: Final = tuple.__new__
-_make_stop: Final = functools.partial(tuple.__new__, _Stop)
-
-
-class _Bounds(NamedTuple):
-    """The active boundaries, outermost first, as a delimiter line is matched against them:
-    longest first, the innermost first among equals (as Dovecot does), so a line "--abc123"
-    closes "abc123" even when an inner "abc" is active."""
-
-    bounds: tuple[bytes, ...]
-    positions: dict[bytes, int]  # boundary -> innermost position in ``bounds``
-    lengths: tuple[int, ...]  # the distinct boundary lengths, longest first
-    # When only one boundary value is active: "\n--" + boundary, found with one bytes.find.
-    delimiter: bytes | None
-    innermost: int  # its position in ``bounds`` then
-
-
-_NO_BOUNDS: Final = _Bounds((), {}, (), None, 0)
+_NO_BOUNDS: Final[_Bounds] = ((), {}, (), None, 0)
 # TreeBuilder.header_end's answer when it did not look for the delimiter after the header.
-_UNSEARCHED: Final = _Stop(-1, -1, False, -1)
-_make_bounds: Final = functools.partial(tuple.__new__, _Bounds)
+_UNSEARCHED: Final[_Stop] = (-1, -1, False, -1)
 
 
 def _with_boundary(outer: _Bounds, boundary: bytes) -> _Bounds:
-    if not outer.bounds:  # the outermost multipart
-        return _make_bounds(((boundary,), {boundary: 0}, (len(boundary),), b"\n--" + boundary, 0))
-    bounds = (*outer.bounds, boundary)
-    positions = outer.positions.copy()
-    positions[boundary] = len(outer.bounds)  # the inner entry wins
-    lengths = outer.lengths
-    if len(boundary) not in lengths:
-        lengths = tuple(sorted((*lengths, len(boundary)), reverse=True))
+    bounds, positions, lengths, _, _ = outer
+    own = len(bounds)
+    if not own:  # the outermost multipart
+        return (boundary,), {boundary: 0}, (len(boundary),), b"\n--" + boundary, 0
+    positions = positions.copy()
+    positions[boundary] = own  # the inner entry wins
+    size = len(boundary)
+    if size not in lengths:
+        lengths = tuple(sorted((*lengths, size), reverse=True))
     delimiter = b"\n--" + boundary if len(positions) == 1 else None
-    return _make_bounds((bounds, positions, lengths, delimiter, len(outer.bounds)))
+    return (*bounds, boundary), positions, lengths, delimiter, own
 
 
 # Common Content-Transfer-Encoding values as parse_token_value gives them (RFC 2045 §6.1).
@@ -137,6 +135,8 @@ class _TreeBuilder:
     prefixes of each other still nest correctly.
     """
 
+    __slots__ = ("buf", "parts")
+
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
         self.parts = 0
@@ -146,24 +146,23 @@ class _TreeBuilder:
         LF before one). Candidates are found with ``bytes.find``: no regex is compiled per
         boundary, which would cost more than parsing a small message."""
         buf = self.buf
-        delimiter = active.delimiter
+        _, positions, lengths, delimiter, innermost = active
         # "--" after the boundary closes (RFC 2046 §5.1.1); compared byte by byte, which costs
         # less than a startswith call.
         if delimiter is not None:  # one boundary: the first line that starts with it
             at = buf.find(delimiter, pos if pos > 0 else 0, end)
             if at < 0:
                 return None
-            return self.delimiter_stop(at, at + len(delimiter), pos, end, active.innermost)
-        if not active.lengths:
+            return self.delimiter_stop(at, at + len(delimiter), pos, end, innermost)
+        if not lengths:
             return None
-        positions = active.positions
         at = buf.find(b"\n--", pos if pos > 0 else 0, end)
         while at >= 0:
-            for length in active.lengths:  # RFC 2046 §5.1.1: the boundary is a prefix of the line
+            for length in lengths:  # RFC 2046 §5.1.1: the boundary is a prefix of the line
                 after = at + 3 + length
                 found = positions.get(buf[at + 3 : after]) if after <= end else None
                 if found is not None:
-                    return self._stop(at, after, found, pos, end)
+                    return self.delimiter_stop(at, after, pos, end, found)
             at = buf.find(b"\n--", at + 1, end)
         return None
 
@@ -184,17 +183,7 @@ class _TreeBuilder:
             eol = buf.find(b"\n", after, end)
             line_end = end if eol < 0 else eol + 1
         part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
-        return _new_stop(_Stop, (part_end if part_end > pos else pos + 1, found, close, line_end))
-
-    def _stop(self, at: int, after: int, found: int, pos: int, end: int) -> _Stop:
-        """The delimiter line whose LF is at ``at`` and whose boundary ends at ``after``."""
-        buf = self.buf
-        close = after + 2 <= end and buf[after] == 0x2D and buf[after + 1] == 0x2D
-        eol = buf.find(b"\n", after, end)
-        part_end = at - 1 if at > pos and buf[at - 1] == 0x0D else at
-        if part_end <= pos:
-            part_end = pos + 1
-        return _make_stop((part_end, found, close, end if eol < 0 else eol + 1))
+        return part_end if part_end > pos else pos + 1, found, close, line_end
 
     def header_end(
         self, start: int, end: int, active: _Bounds
@@ -209,29 +198,33 @@ class _TreeBuilder:
         # (no min(): a builtin call costs more than the comparison)
         window = end if start + MAX_HEADER_BYTES > end else start + MAX_HEADER_BYTES
         buf = self.buf
-        body_start = _header_end(buf, start, window)
+        if start:  # from the LF before it, so that an empty header ends right there too
+            blank = _BLANK_LINE_RE.search(buf, start - 1, window)
+            body_start = window if blank is None else blank.end()
+        else:
+            body_start = _header_end(buf, start, window)
         if body_start == window and window < end:
             stop = self.find_stop(start - 1, end, active)
-            return (stop.part_end if stop else end), stop, _UNSEARCHED
-        delimiter = active.delimiter
+            return (stop[0] if stop else end), stop, _UNSEARCHED  # (stop[0]: its part_end)
+        _, _, lengths, delimiter, innermost = active
         if delimiter is not None:  # one boundary: its next delimiter cuts the header or the body
             at = buf.find(delimiter, start - 1 if start else 0, end)
             if at < 0:
                 return body_start, None, None
             after = at + len(delimiter)
             if after <= body_start:  # (a boundary holds no LF: it cannot straddle the blank line)
-                stop = self.delimiter_stop(at, after, start - 1, body_start, active.innermost)
-                return stop.part_end, stop, _UNSEARCHED
+                stop = self.delimiter_stop(at, after, start - 1, body_start, innermost)
+                return stop[0], stop, _UNSEARCHED
             return (
                 body_start,
                 None,
-                self.delimiter_stop(at, after, body_start - 1, end, active.innermost),
+                self.delimiter_stop(at, after, body_start - 1, end, innermost),
             )
         # Most headers hold no line that starts with "--": skip the search for them.
-        if active.lengths and buf.find(b"\n--", start - 1 if start else 0, body_start) >= 0:
+        if lengths and buf.find(b"\n--", start - 1 if start else 0, body_start) >= 0:
             stop = self.find_stop(start - 1, body_start, active)
             if stop is not None:
-                return stop.part_end, stop, _UNSEARCHED
+                return stop[0], stop, _UNSEARCHED
         return body_start, None, _UNSEARCHED
 
     def entity(
@@ -259,9 +252,11 @@ class _TreeBuilder:
         maintype = ctype.maintype
         if nested and maintype == "multipart":
             children, body_end, stop = self.multipart(ctype, body_start, end, depth + 1, active)
+            lines = self.lines(body_start, body_end, children)
         elif nested and maintype == "message" and _is_encapsulated(ctype, encoding):
             message, stop = self.entity(body_start, end, depth + 1, TEXT_PLAIN, active, True)
-            body_end = stop.part_end if stop else end
+            body_end = stop[0] if stop else end  # (the delimiter's part_end)
+            lines = self.lines(body_start, body_end, (message,))
         else:
             if stop is None:
                 stop = (
@@ -269,21 +264,41 @@ class _TreeBuilder:
                     if ahead is not _UNSEARCHED
                     else self.find_stop(body_start - 1, end, active)
                 )
-            body_end = stop.part_end if stop else end
-        part = _PartSlots(  # what model._new_part does, without the extra call
+            body_end = stop[0] if stop else end
+            lines = buf.count(b"\n", body_start, body_end)
+        content_id, description, md5, disposition, language, location = extras
+        part = _new_part(  # (positional: a call with *extras would cost more)
             start,
             body_start,
             body_end,
             ctype,
             encoding,
-            *extras,
-            buf.count(b"\n", body_start, body_end),
+            content_id,
+            description,
+            md5,
+            disposition,
+            language,
+            location,
+            lines,
             children,
             message,
             envelope,
         )
-        part.__class__ = Part  # type: ignore[assignment]
-        return cast(Part, part), stop
+        return part, stop
+
+    def lines(self, start: int, end: int, inner: tuple[Part, ...]) -> int:
+        """Line feeds in ``buf[start:end]``, which holds the ``inner`` parts: those with big
+        bodies were counted already, so only the rest is counted (nested bodies are not
+        counted again at every level)."""
+        count = self.buf.count
+        if end - start < REUSE_COUNTS_BYTES:
+            return count(b"\n", start, end)
+        lines = 0
+        for part in inner:
+            if part.body_end - part.body_start >= RECOUNT_BYTES:
+                lines += count(b"\n", start, part.body_start) + part.lines
+                start = part.body_end
+        return lines + count(b"\n", start, end)
 
     def multipart(
         self, ctype: ContentType, start: int, end: int, depth: int, outer: _Bounds
@@ -296,21 +311,22 @@ class _TreeBuilder:
         boundary = _boundary(ctype)
         if boundary is None:
             stop = self.find_stop(start - 1, end, outer)
-            return (), stop.part_end if stop else end, stop
+            return (), stop[0] if stop else end, stop
         active = _with_boundary(outer, boundary)
-        own = len(outer.bounds)
+        own = active[4]  # its innermost position
         default = MESSAGE_RFC822 if ctype.subtype == "digest" else TEXT_PLAIN
         children: list[Part] = []
         stop = self.find_stop(start - 1, end, active)  # the preamble ends here
-        while stop is not None and stop.bound == own and not stop.close:
-            if self.parts >= MAX_PARTS:
-                stop = self.find_stop(stop.line_end - 1, end, outer)
+        while stop is not None:
+            _, bound, close, line_end = stop
+            if bound != own:
                 break
-            child, stop = self.entity(stop.line_end, end, depth, default, active, False)
+            if close or self.parts >= MAX_PARTS:  # the epilogue (or the unparsed rest) follows
+                stop = self.find_stop(line_end - 1, end, outer)
+                break
+            child, stop = self.entity(line_end, end, depth, default, active, False)
             children.append(child)
-        if stop is not None and stop.bound == own:  # close-delimiter: the epilogue follows
-            stop = self.find_stop(stop.line_end - 1, end, outer)
-        return tuple(children), stop.part_end if stop else end, stop
+        return tuple(children), stop[0] if stop else end, stop
 
 
 _Extras = tuple[
