@@ -44,7 +44,8 @@ def test_digest_default_is_not_taken_from_the_cache() -> None:
 def test_multipart_headers_are_not_cached_and_caches_stay_bounded() -> None:
     headers.clear_caches()
     many = b"".join(
-        b"--b\r\nContent-Type: text/x-%d\r\n\r\nx\r\n" % i
+        # (a Content-Disposition keeps the header off parts._SIMPLE_HEADER_RE's path)
+        b"--b\r\nContent-Type: text/x-%d\r\nContent-Disposition: inline\r\n\r\nx\r\n" % i
         for i in range(parts.PART_HEADER_CACHE_ENTRIES + 10)
     )
     data = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + many + b"--b--\r\n"
@@ -52,12 +53,15 @@ def test_multipart_headers_are_not_cached_and_caches_stay_bounded() -> None:
     assert len(tree.children) == parts.PART_HEADER_CACHE_ENTRIES + 10
     assert tree.children[-1].content_type.subtype == f"x-{parts.PART_HEADER_CACHE_ENTRIES + 9}"
     assert 0 < len(parts._part_headers) <= parts.PART_HEADER_CACHE_ENTRIES
+    assert 0 < len(headers._content_types) <= headers.CONTENT_TYPE_CACHE_ENTRIES
     assert not any(value[0].maintype == "multipart" for value in parts._part_headers.values())
     structure = body_structure(tree)
     assert structure.count(b'("text" "x-') == parts.PART_HEADER_CACHE_ENTRIES + 10
     assert 0 < len(imapview._leaf_prefixes) <= imapview.LEAF_PREFIX_CACHE_ENTRIES
     # A long part header is parsed but not kept.
-    long = b"Content-Type: text/plain; name=" + b"x" * parts.PART_HEADER_CACHE_BYTES
+    long = (
+        b"Content-ID: <x>\r\nContent-Type: text/plain; name=" + b"x" * parts.PART_HEADER_CACHE_BYTES
+    )
     headers.clear_caches()
     big = parse(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" + long + b"\r\n\r\n")
     assert [part.content_type.subtype for part in walk(big)] == ["mixed", "plain"]

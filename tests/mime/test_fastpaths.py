@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
+from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -315,3 +317,82 @@ def test_header_ends_at_the_first_blank_line(data: bytes) -> None:
     builder = parts._TreeBuilder(body_part)
     cut = builder.header_end(5, len(body_part), parts._NO_BOUNDS)[0]
     assert cut == parts._header_end(body_part, 5, len(body_part))
+
+
+SIMPLE_VALUE_PIECES = st.sampled_from(
+    [
+        *(b"multipart/mixed", b"Multipart / Alternative", b"text/plain", b"multipart/", b"x"),
+        *(b";", b"=", b'"', b" ", b"\t", b"\r\n ", b"\r\n\t", b"\n ", b"\r", b"boundary"),
+        *(b"BOUNDARY", b"b*", b"abc", b"----=_Part_1.2", b"\xc3\xa9", b"\xff", b"(", b"\\"),
+        *(b"multipart/mixed; boundary=", b"Multipart/X;\r\n\tBOUNDARY = ", b'"=_a b"'),
+    ]
+)
+SIMPLE_HEADERS = st.tuples(
+    st.sampled_from([b"Content-Type", b"content-TYPE", b"Content-Typo", b"Content-ID"]),
+    st.sampled_from([b":", b": ", b" :\t"]),
+    st.one_of(
+        st.lists(SIMPLE_VALUE_PIECES, max_size=12).map(b"".join),
+        st.tuples(  # the usual multipart values, sometimes with more after them
+            st.sampled_from([b"multipart/mixed; boundary=", b"Multipart/X;\r\n\tBOUNDARY = "]),
+            st.sampled_from([b"abc", b'"=_a b"', b'""', b"a*", b'"\xc3\xa9"', b'"(x)"', b"d "]),
+            st.lists(SIMPLE_VALUE_PIECES, max_size=2).map(b"".join),
+        ).map(b"".join),
+    ),
+    st.sampled_from([b"\r\n", b"\n", b"\r\r\n", b" \r\n"]),
+    st.sampled_from(
+        [
+            *(b"", b"Content-Transfer-Encoding: base64\r\n", b"content-transfer-encoding:7BIT\n"),
+            *(b"Content-Transfer-Encoding: x y \r\n", b"Content-ID: <a>\r\n", b"--b\r\n"),
+        ]
+    ),
+    st.sampled_from([b"\r\n", b"\n", b"\r\r\n", b" \r\n"]),
+).map(b"".join)
+
+
+@settings(max_examples=400, deadline=1000)
+@given(SIMPLE_HEADERS)
+@example(b'Content-Type: multipart/mixed;\r\n\tboundary="----=_Part_1.2"\r\n\r\n')
+@example(b"content-type:Multipart/X; Boundary=abc\n\n")
+@example(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+@example(b"Content-Type:\r\n text/plain;\r\n\tboundary=abc\r\n\r\n")
+def test_simple_part_header_path_matches_the_general_one(header: bytes) -> None:
+    buf = b"--b\r\n" + header + b"body\r\n--b--\r\n"
+    simple = parts._SIMPLE_HEADER_RE.match(buf, 5)
+    if simple is None:
+        return
+    headers.clear_caches()
+    fast = parts._simple_content(*simple.groups())
+    builder = parts._TreeBuilder(buf)
+    body_start, stop, _ = builder.header_end(
+        5, len(buf), parts._with_boundary(parts._NO_BOUNDS, b"b")
+    )
+    assert (simple.end(), None) == (body_start, stop)
+    headers.clear_caches()
+    general = parts._content(scan.content_fields(buf, 5, body_start), TEXT_PLAIN)
+    assert fast == general
+
+
+def test_usual_part_headers_take_the_simple_path() -> None:
+    header = b'Content-Type: multipart/alternative;\r\n boundary="=_x"\r\n\r\n'
+    simple = parts._SIMPLE_HEADER_RE.match(header)
+    assert simple is not None and simple.group(1) == b"multipart"
+    ctype = parts._simple_content(*simple.groups())[0]
+    assert ctype == ContentType(
+        "multipart", "alternative", (("boundary", "=_x"),), ("multipart", "alternative")
+    )
+    leaf = b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    simple = parts._SIMPLE_HEADER_RE.match(leaf)
+    assert simple is not None and simple.end() == len(leaf)
+    assert parts._simple_content(*simple.groups())[1] == "base64"
+
+
+def test_corpus_trees_are_the_same_without_the_simple_header_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus = sorted((Path(__file__).parent / "corpus").glob("*.eml"))
+    messages = [parts.normalize_line_ends(path.read_bytes()) for path in corpus]
+    headers.clear_caches()
+    fast = [parse(data) for data in messages]
+    monkeypatch.setattr(parts, "_SIMPLE_HEADER_RE", re.compile(rb"(?!)"))  # never matches
+    headers.clear_caches()
+    assert [parse(data) for data in messages] == fast

@@ -18,11 +18,14 @@ from pillarbox.mime.headers import (
     TEXT_PLAIN,
     ContentType,
     Disposition,
+    Params,
+    _new_content_type,
     parse_content_type,
     parse_disposition,
     parse_language,
     parse_token_value,
     register_cache,
+    unfold,
 )
 from pillarbox.mime.model import (
     MESSAGE_SUBTYPES,
@@ -56,7 +59,7 @@ IDENTITY_ENCODINGS: Final = frozenset({"7bit", "8bit", "binary"})
 # up: below it one more count call costs more than counting the bytes. Only bodies from
 # REUSE_COUNTS_BYTES up look at their inner parts at all (smaller ones are counted in one go).
 RECOUNT_BYTES: Final = 512
-REUSE_COUNTS_BYTES: Final = 16 * 1024
+REUSE_COUNTS_BYTES: Final = 1024
 
 
 # RFC 5322 §2.1: the header ends at the first empty line (CRLF, or a bare LF as stored).
@@ -239,20 +242,35 @@ class _TreeBuilder:
         """Parse the entity at ``start``; return it and the delimiter that ended it."""
         buf = self.buf
         self.parts += 1
-        body_start, stop, ahead = self.header_end(start, end, active)
-        if root:  # a message: its ENVELOPE fields are found when first asked for
-            ctype, encoding, extras = _content(content_fields(buf, start, body_start), default)
-            envelope = EnvelopeFields.from_header(buf, start, body_start)
-        else:
-            ctype, encoding, extras = _part_content(buf, start, body_start, default)
+        # The usual body part header matched whole (within header_end's bound): end and values.
+        limit = start + _SIMPLE_HEADER_BYTES
+        simple = (
+            None if root else _SIMPLE_HEADER_RE.match(buf, start, end if end < limit else limit)
+        )
+        stop: _Stop | None
+        ahead: _Stop | None
+        if simple is not None:
+            body_start, stop, ahead = simple.end(), None, _UNSEARCHED
+            ctype, encoding, extras = _simple_content(*simple.groups())
             envelope = None
+        else:
+            body_start, stop, ahead = self.header_end(start, end, active)
+            if root:  # a message: its ENVELOPE fields are found when first asked for
+                ctype, encoding, extras = _content(content_fields(buf, start, body_start), default)
+                envelope = EnvelopeFields.from_header(buf, start, body_start)
+            else:
+                ctype, encoding, extras = _part_content(buf, start, body_start, default)
+                envelope = None
         children: tuple[Part, ...] = ()
         message: Part | None = None
         nested = depth < MAX_DEPTH and self.parts < MAX_PARTS and stop is None
         maintype = ctype.maintype
         if nested and maintype == "multipart":
             children, body_end, stop = self.multipart(ctype, body_start, end, depth + 1, active)
-            lines = self.lines(body_start, body_end, children)
+            if body_end - body_start < REUSE_COUNTS_BYTES:  # (lines(), without the call)
+                lines = buf.count(b"\n", body_start, body_end)
+            else:
+                lines = self.lines(body_start, body_end, children)
         elif nested and maintype == "message" and _is_encapsulated(ctype, encoding):
             message, stop = self.entity(body_start, end, depth + 1, TEXT_PLAIN, active, True)
             body_end = stop[0] if stop else end  # (the delimiter's part_end)
@@ -398,6 +416,50 @@ def _part_content(buf: bytes, start: int, body_start: int, default: ContentType)
             _part_headers.clear()
         _part_headers[key] = content
     return content
+
+
+# RFC 5322 §2.2 / RFC 2045 §5, §6: the body part headers that mail programs write most, a
+# Content-Type field (folded or not) and maybe a Content-Transfer-Encoding one, then the blank
+# line. No line of them can be a delimiter, so they end where header_end would find. Names in
+# any ASCII case (RFC 5322 §1.2.2), spelled as classes (see scan._PART_FIELD_RE). The first
+# alternative is the usual multipart value (headers._MULTIPART_TEXT_RE in US-ASCII, RFC 2046
+# §5.1.1), taken apart here; the second hands the value to parse_content_type.
+_ASCII_TOKEN: Final = rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f-\xff'  # RFC 2045 §5.1 token
+_SIMPLE_HEADER_BYTES: Final = MAX_HEADER_BYTES - 1
+_SIMPLE_HEADER_RE: Final = re.compile(
+    rb"[cC][oO][nN][tT][eE][nN][tT]-[tT][yY][pP][eE][ \t]*+:[ \t]*+(?:"
+    rb"([mM][uU][lL][tT][iI][pP][aA][rR][tT])[ \t]*+/[ \t]*+(" + _ASCII_TOKEN + rb"]++)"
+    rb"[ \t]*+;[ \t]*+(?:\r?\n[ \t])?[ \t]*+([bB][oO][uU][nN][dD][aA][rR][yY])[ \t]*+=[ \t]*+"
+    rb'(?:"([^"*(\\\r\n\x80-\xff]*+)"|(' + _ASCII_TOKEN + rb"*]++))[ \t]*+\r?\n\r?\n|"
+    rb"(.*+(?:\n[ \t].*+)*+)\n"  # (".", not "[^\r\n]": sre steps over it several times faster)
+    rb"(?:[cC][oO][nN][tT][eE][nN][tT]-[tT][rR][aA][nN][sS][fF][eE][rR]-"
+    rb"[eE][nN][cC][oO][dD][iI][nN][gG][ \t]*+:[ \t]*+(.*+)\n)?\r?\n)"
+)
+
+
+def _simple_content(
+    main: bytes | None,
+    sub: bytes,
+    name: bytes,
+    quoted: bytes | None,
+    plain: bytes | None,
+    raw: bytes,
+    raw_encoding: bytes | None,
+) -> _Content:
+    """_content of a header that _SIMPLE_HEADER_RE matched (the values as content_fields
+    gives them: a folded one unfolded, RFC 5322 §2.2.3, without its leading white space)."""
+    if main is not None:  # multipart/sub; boundary=... (what parse_content_type gives)
+        written = main.decode(), sub.decode()
+        params: Params = ((name.decode(), (quoted or plain or b"").decode()),)
+        return _new_content_type("multipart", written[1].lower(), params, written), None, _NO_EXTRAS
+    raw = raw.rstrip(b"\r")
+    if b"\n" in raw:
+        raw = unfold(raw).lstrip(b" \t")
+    if raw_encoding is None:
+        return parse_content_type(raw), None, _NO_EXTRAS
+    raw_encoding = raw_encoding.rstrip(b"\r")
+    encoding = _COMMON_ENCODINGS.get(raw_encoding) or parse_token_value(raw_encoding)
+    return parse_content_type(raw), encoding, _NO_EXTRAS
 
 
 def _is_encapsulated(ctype: ContentType, encoding: str | None) -> bool:
