@@ -45,8 +45,10 @@ from pillarbox.store.sqlite.writer import Publisher, Txn, Writer, WriterStats, t
 T = TypeVar("T")
 
 # Reader threads: queries are short, so a few cover many sessions; SQLite releases the
-# GIL while it works, so they run beside the writer.
-READER_THREADS: Final = 4
+# GIL while it works, so they run beside the writer. Two, not more: each thread more
+# contends for the GIL, and the IMAP bench's mix cost 10-20% more CPU per operation with
+# four (two still let a long read, a SEARCH of 100,000 messages, leave room for others).
+READER_THREADS: Final = 2
 # How long a connection waits for another process's write lock (the CLI beside `serve`).
 BUSY_TIMEOUT_MS: Final = 10_000
 # Prepared statements kept per connection: every statement of the store fits.
