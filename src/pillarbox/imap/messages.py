@@ -99,15 +99,17 @@ async def _answer(
     it has them; only the messages it lacks are loaded, a batch at a time.
     """
     plain = fetching.plan(_items_for(session, command, seen_changed=False))
-    flagged = fetching.plan(_items_for(session, command, seen_changed=True))
+    flagged = fetching.plan(_items_for(session, command, seen_changed=True)) if changed else plain
     cache, shape = session.context.rendered, plain.shape
     mailbox, validity = view.mailbox_id, view.uidvalidity
+    # (Local names: these loops run once per message, 50 per FETCH of the newest headers.)
+    cached, seq_of, recent, new_message = cache.get, view.seq_of, view.recent, fetching.Message
     vanished = 0
     for batch in fetching.batches(entries):
         known: dict[Uid, list[bytes]] = {}
         missing: list[MailboxEntry] = []
         for entry in batch:
-            values = cache.get((mailbox, validity, entry.uid), shape) if plain.content else []
+            values = cached((mailbox, validity, entry.uid), shape) if plain.content else []
             if values is None:
                 missing.append(entry)
             else:
@@ -115,20 +117,22 @@ async def _answer(
         loaded = await session.source.load_many(missing) if missing else {}
         lines: list[bytes] = []
         for entry in batch:
-            seq = view.seq_of(entry.uid)
+            uid = entry.uid
+            seq = seq_of(uid)
             if seq is None:
                 continue  # no longer numbered in this view: nothing to answer for it
-            message = fetching.Message(entry, entry.uid in view.recent)
-            values = known.get(entry.uid)
+            values = known.get(uid)
             if values is None:
                 content = loaded.get(entry.message_id)
                 if content is None:
                     vanished += 1  # expunged by another session meanwhile
                     continue
-                message = fetching.Message(entry, message.recent, *content)
+                message = new_message(entry, uid in recent, *content)
                 values = plain.content_values(message)
-                cache.put((mailbox, validity, entry.uid), shape, values)
-            plan = flagged if entry.uid in changed else plain
+                cache.put((mailbox, validity, uid), shape, values)
+            else:
+                message = new_message(entry, uid in recent)
+            plan = flagged if uid in changed else plain
             lines.append(plan.line(seq, message, values))
         if lines:
             out.append(rsp.Lines(b"".join(lines)))

@@ -7,6 +7,7 @@ A backend calls `ChangeHub.publish` in the event loop's thread after a commit; e
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterable
 from typing import Final
 
@@ -19,28 +20,41 @@ MAX_PENDING_CHANGES: Final = 1024
 
 
 class QueueFeed:
-    """One subscriber's feed; `get` waits for the next change."""
+    """One subscriber's feed; `get` waits for the next change.
+
+    A deque and one waiting future rather than an `asyncio.Queue`: every IMAP command drains
+    its session's feed, and a queue's `get_nowait` raises (and the caller catches) an
+    exception each time the feed runs dry. One reader at a time waits in `get` (the IDLE
+    hub's task for the account); sessions only take what is there.
+    """
 
     def __init__(self, hub: ChangeHub, account_id: AccountId) -> None:
         self._hub = hub
         self.account_id = account_id
-        self._queue: asyncio.Queue[Change] = asyncio.Queue(MAX_PENDING_CHANGES)
+        self._changes: deque[Change] = deque(maxlen=MAX_PENDING_CHANGES)  # drops the oldest
+        self._waiter: asyncio.Future[None] | None = None
         self.closed = False
 
     async def get(self) -> Change:
-        return await self._queue.get()
+        while not self._changes:
+            if self._waiter is not None:
+                raise RuntimeError("another task is already waiting on this feed")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._changes.popleft()
 
     def get_nowait(self) -> Change | None:
         """The next change if one is waiting (for IMAP NOOP), else None."""
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
+        return self._changes.popleft() if self._changes else None
 
     def put(self, change: Change) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(change)
+        self._changes.append(change)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self) -> None:
         if not self.closed:
