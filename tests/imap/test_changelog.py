@@ -96,33 +96,6 @@ def test_a_recreated_mailbox_is_not_the_selected_one(tmp_path: Path) -> None:
     run(tmp_path, check)
 
 
-def test_an_own_write_one_modseq_ahead_moves_the_log_without_a_read(tmp_path: Path) -> None:
-    async def check(harness: Harness) -> None:
-        await harness.append()
-        box = await harness.store.get_mailbox(harness.account.id, "INBOX")
-        reads = ChangeReads(harness.store)
-        start = box.highestmodseq
-        await reads.changes(box.id, start, start, box.uidvalidity)
-        changed = await harness.store.store_flags(
-            box.id, [Uid(1)], frozenset({"\\Flagged"}), frozenset()
-        )
-        reads.learn(box.id, box.uidvalidity + 1, changed)  # another mailbox: ignored
-        calls = counting(harness)
-        reads.learn(box.id, box.uidvalidity, changed)
-        news = await reads.changes(box.id, start, changed[0].modseq, box.uidvalidity)
-        assert calls == []
-        assert news == await harness.store.changes_since(box.id, start)
-        # Two writes, one learnt: the log is behind, so the next look reads the store.
-        await harness.store.store_flags(box.id, [Uid(1)], frozenset({"\\Seen"}), frozenset())
-        last = await harness.store.store_flags(box.id, [Uid(1)], frozenset(), frozenset({"\\Seen"}))
-        reads.learn(box.id, box.uidvalidity, last)
-        latest = await reads.changes(box.id, start, last[0].modseq, box.uidvalidity)
-        assert len(calls) == 2  # the one above and the catch-up
-        assert latest.changed[0].flags == frozenset({"\\Flagged"})
-
-    run(tmp_path, check)
-
-
 def test_changes_from_the_feed_extend_the_log_without_a_read(tmp_path: Path) -> None:
     async def check(harness: Harness) -> None:
         await harness.append()

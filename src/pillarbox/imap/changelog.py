@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -140,27 +139,6 @@ class ChangeReads:
         if log is None or since < log.floor:
             self._logs.pop(mailbox_id, None)
             self._start(mailbox_id, since, changes)
-
-    def learn(
-        self, mailbox_id: MailboxId, uidvalidity: int, changed: Sequence[MailboxEntry]
-    ) -> None:
-        """A session's own write (STORE, APPEND) committed these entries at one MODSEQ.
-
-        A MODSEQ is taken by one write only (RFC 7162 §3.1.1: the mailbox's HIGHESTMODSEQ
-        rises with each), so when the log is exactly one behind, this is the whole change
-        and the log moves on without a read. Otherwise the next `changes` reads as usual.
-        """
-        log = self._logs.get(mailbox_id)
-        if log is None or not changed or mailbox_id in self._flying:
-            return
-        if log.mailbox.uidvalidity != uidvalidity:
-            return
-        modseq = changed[0].modseq
-        if modseq != log.top + 1 or any(e.modseq != modseq for e in changed):
-            return
-        uidnext = Uid(max(log.mailbox.uidnext, max(e.uid for e in changed) + 1))
-        box = dataclasses.replace(log.mailbox, highestmodseq=modseq, uidnext=uidnext)
-        log.add(MailboxChanges(box, tuple(sorted(changed, key=lambda e: e.uid)), ()))
 
     def offer(self, change: Change) -> None:
         """A change from the feed. One that carries its detail and directly follows the

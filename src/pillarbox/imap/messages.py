@@ -69,7 +69,6 @@ async def _mark_seen(
         view.mailbox_id, unseen, frozenset({SEEN}), frozenset()
     )
     view.told(changed)
-    session.context.change_reads.learn(view.mailbox_id, view.uidvalidity, changed)
     by_uid = {e.uid: e for e in changed}
     return [by_uid.get(e.uid, e) for e in entries], set(by_uid)
 
@@ -217,7 +216,6 @@ async def _silent_store(
     add, remove = _changes(command, [])
     changed = await session.store.store_flags(view.mailbox_id, uids, add, remove)
     view.told(changed)
-    session.context.change_reads.learn(view.mailbox_id, view.uidvalidity, changed)
     out: list[rsp.Response] = []
     if session.condstore:
         out += [_flags_fetch(session, view, entry, command.uid) for entry in changed]
@@ -246,7 +244,6 @@ async def on_store(
         view.mailbox_id, [e.uid for e in entries], add, remove
     )
     view.told(changed)
-    session.context.change_reads.learn(view.mailbox_id, view.uidvalidity, changed)
     out: list[rsp.Response] = []
     if not command.silent or session.condstore:
         by_uid = {e.uid: e for e in changed}
@@ -386,7 +383,6 @@ async def on_append(
             )
     except api.QuotaExceeded:
         return [rsp.Tagged(tag, rsp.Status.NO, "Quota exceeded", rsp.OVERQUOTA)]
-    session.context.change_reads.learn(entry.mailbox_id, target.uidvalidity, [entry])
     code = rsp.appenduid(target.uidvalidity, str(entry.uid))
     return [ok(tag, "APPEND completed", code)]
 

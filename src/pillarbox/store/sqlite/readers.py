@@ -3,9 +3,9 @@
 A read is the cheapest hand-off between the event loop and a thread that we know: one
 `SimpleQueue.put` to wake a reader and one `call_soon_threadsafe` to settle the caller's
 future (uvloop folds the wake-ups of several settled reads into one). A
-`ThreadPoolExecutor` costs about twice that per read: a `concurrent.futures.Future` with
-its lock and condition, chained to an asyncio future by callbacks. An IMAP session makes
-one or two reads per command, so the hand-off is a visible part of a command's cost.
+`ThreadPoolExecutor` adds a `concurrent.futures.Future` with its lock and condition,
+chained to an asyncio future by callbacks. An IMAP session makes a read for most commands,
+so the hand-off is a visible part of a command's cost.
 """
 
 from __future__ import annotations
